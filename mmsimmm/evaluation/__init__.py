@@ -1,1 +1,2 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
+from .metrics import *  # noqa: F401,F403
