@@ -1,1 +1,15 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
+from .curve import apply_curve
+from .darkening_module import DarkeningModule, DepthwiseSeparableConv
+from .exposure import (
+    encode_exposure,
+    exposure_noise_map,
+    sample_exposure,
+    validate_exposure_range,
+)
+
+__all__ = [
+    'DarkeningModule', 'DepthwiseSeparableConv', 'apply_curve',
+    'encode_exposure', 'exposure_noise_map', 'sample_exposure',
+    'validate_exposure_range'
+]

@@ -1,0 +1,75 @@
+# Example: Similarity Min-Max on top of an unchanged mmaction2 config. The
+# darkener works frame-wise with ONE exposure level per clip; features are
+# the pooled 2048-d clip vector (darkening stage) and the backbone map,
+# pooled inside the projector (BYOL, 64-d heads as the official recipe).
+_base_ = [
+    'mmaction::recognition/i3d/'
+    'i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py',
+    '../_base_/simmm_default.py',
+]
+
+darken_iters, adapt_iters = 5000, 20000
+
+model = dict(
+    _delete_=True,
+    type='mmsimmm.SimMinMax',
+    task_model=_base_.model,
+    darkener=_base_.simmm_darkener,
+    darken_losses=dict(
+        _base_.simmm_darken_losses,
+        similarity=dict(
+            type='mmsimmm.FeatureSimilarityLoss', loss_weight=0.1, pool=True),
+        down_scale=dict(type='mmsimmm.DownScaleLoss', loss_weight=1.)),
+    darken_features=dict(modules=['backbone']),
+    darken_max_value=0.8,
+    darken_exposure_range=_base_.simmm_darken_exposure_range,
+    adapt_exposure_range=_base_.simmm_adapt_exposure_range,
+    exposure_noise=_base_.simmm_exposure_noise,
+    byol=dict(
+        features=dict(modules=['backbone']),
+        projector=dict(
+            type='mmsimmm.BYOLMLP',
+            in_channels=2048,
+            hidden_channels=64,
+            out_channels=64),
+        predictor=dict(
+            type='mmsimmm.BYOLMLP',
+            in_channels=64,
+            hidden_channels=64,
+            out_channels=64),
+        loss_weight=0.05,
+        momentum=0.01))
+
+optim_wrapper = dict(
+    _delete_=True,
+    constructor='mmsimmm.SimMinMaxOptimWrapperConstructor',
+    darkener=_base_.simmm_darkener_optim_wrapper,
+    task=_base_.optim_wrapper)
+
+param_scheduler = dict(
+    _delete_=True,
+    darkener=[
+        dict(
+            type='MultiStepLR',
+            by_epoch=False,
+            milestones=[darken_iters // 5, darken_iters * 3 // 5],
+            gamma=0.1)
+    ],
+    task=[
+        dict(
+            type='MultiStepLR',
+            by_epoch=False,
+            milestones=[adapt_iters * 2 // 5, adapt_iters * 4 // 5],
+            gamma=0.1)
+    ])
+
+train_cfg = dict(
+    _delete_=True,
+    type='mmsimmm.SimMinMaxLoop',
+    stages=[
+        dict(name='darken', iters=darken_iters),
+        dict(name='adapt', iters=adapt_iters)
+    ],
+    val_interval=5000)
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=5000))
+log_processor = dict(by_epoch=False)

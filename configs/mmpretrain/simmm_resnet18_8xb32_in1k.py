@@ -1,0 +1,60 @@
+# Example: Similarity Min-Max on top of an unchanged mmpretrain config.
+# Only `model`, `optim_wrapper`, `param_scheduler` and `train_cfg` change.
+_base_ = [
+    'mmpretrain::resnet/resnet18_8xb32_in1k.py',
+    '../_base_/simmm_default.py',
+]
+
+darken_iters, adapt_iters = 5000, 40000
+
+model = dict(
+    _delete_=True,
+    type='mmsimmm.SimMinMax',
+    task_model=_base_.model,
+    darkener=_base_.simmm_darkener,
+    darken_losses=_base_.simmm_darken_losses,
+    darken_features=dict(modules=['backbone']),  # layer4 map
+    darken_exposure_range=_base_.simmm_darken_exposure_range,
+    adapt_exposure_range=_base_.simmm_adapt_exposure_range,
+    exposure_noise=_base_.simmm_exposure_noise,
+    byol=dict(
+        features=dict(modules=['neck']),  # pooled 512-d feature
+        projector=dict(type='mmsimmm.BYOLMLP', in_channels=512),
+        predictor=dict(type='mmsimmm.BYOLMLP', in_channels=128),
+        loss_weight=0.05,
+        momentum=0.01),
+    view_augment=dict(type='mmsimmm.BatchColorJitter'))
+
+optim_wrapper = dict(
+    _delete_=True,
+    constructor='mmsimmm.SimMinMaxOptimWrapperConstructor',
+    darkener=_base_.simmm_darkener_optim_wrapper,
+    task=_base_.optim_wrapper)
+
+param_scheduler = dict(
+    _delete_=True,
+    darkener=[
+        dict(
+            type='MultiStepLR',
+            by_epoch=False,
+            milestones=[darken_iters // 3, darken_iters * 2 // 3],
+            gamma=0.1)
+    ],
+    task=[
+        dict(
+            type='MultiStepLR',
+            by_epoch=False,
+            milestones=[adapt_iters // 3, adapt_iters * 2 // 3],
+            gamma=0.1)
+    ])
+
+train_cfg = dict(
+    _delete_=True,
+    type='mmsimmm.SimMinMaxLoop',
+    stages=[
+        dict(name='darken', iters=darken_iters),
+        dict(name='adapt', iters=adapt_iters)
+    ],
+    val_interval=5000)
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=5000))
+log_processor = dict(by_epoch=False)

@@ -1,0 +1,38 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+"""Test the Cityscapes RefineNet on Nighttime Driving test at 1920x1080.
+
+mmseg's own night protocol (as its ``*_night-driving-1920x1080.py``
+configs): the image is resized to 1920x1080 before LoadAnnotations, so the
+prediction is scored against the original 1920x1080 label.
+
+Data root: ``data/NighttimeDrivingTest/`` (``NighttimeDrivingTest.zip``):
+``leftImg8bit/test/night/*_leftImg8bit.png`` (50 images, 1920x1080) and
+``gtCoarse_daytime_trainvaltest/test/night/*_gtCoarse_labelTrainIds.png``.
+The shipped labelTrainIds are NOT the corrected labels: first regenerate
+them from the corrected ``*_gtCoarse_labelIds.png`` (CIConv ``night.zip``)
+with ``python tools/dataset_converters/nighttime_driving.py
+data/NighttimeDrivingTest``.
+"""
+_base_ = './refinenet_r101_2xb2-100e_cityscapes-384x768.py'
+
+nd_data_root = 'data/NighttimeDrivingTest/'
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(1920, 1080), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+test_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        _delete_=True,
+        type='NightDrivingDataset',
+        data_root=nd_data_root,
+        data_prefix=dict(
+            img_path='leftImg8bit/test/night',
+            seg_map_path='gtCoarse_daytime_trainvaltest/test/night'),
+        pipeline=test_pipeline))
+test_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])

@@ -1,0 +1,520 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+from typing import Dict, List, Optional, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.logging import MessageHub
+from mmengine.model import BaseModel, ExponentialMovingAverage
+
+from mmsimmm.registry import MODELS
+
+from ..darkeners import (
+    exposure_noise_map,
+    sample_exposure,
+    validate_exposure_range,
+)
+from ..utils import FeatureRecorder, PixelSpace
+
+STAGES = ('darken', 'adapt')
+# Children of SimMinMax that are not part of the task model. Checkpoint keys
+# that start with anything else belong to the task model (see
+# ``_strip_task_prefix`` / ``_add_task_prefix``).
+OWN_MODULES = ('darkener.', 'byol_projector.', 'byol_predictor.',
+               'byol_target.', 'darken_feature_model.')
+
+DEFAULT_DARKEN_LOSSES = dict(
+    similarity=dict(type='mmsimmm.FeatureSimilarityLoss', loss_weight=0.1),
+    exposure=dict(type='mmsimmm.ExposureControlLoss', loss_weight=10.),
+    color=dict(type='mmsimmm.ColorConstancyLoss', loss_weight=25.),
+    tv=dict(type='mmsimmm.CurveTVLoss', loss_weight=1600., mid=0.02),
+    down_scale=dict(type='mmsimmm.DownScaleLoss', loss_weight=5.))
+
+
+def _frames(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W), (N, C, T, H, W) or (N, K, C, T, H, W) -> frames."""
+    if x.dim() == 4:
+        return x
+    x = x.movedim(-4, -3)  # channels after time: (..., T, C, H, W)
+    return x.reshape(-1, *x.shape[-3:])
+
+
+def _weighted(losses: Dict[str, torch.Tensor], weight: float,
+              prefix: str) -> Dict[str, torch.Tensor]:
+    """Prefix the keys of a loss dict and scale every ``loss`` entry."""
+    out = {}
+    for key, value in losses.items():
+        if 'loss' in key and weight != 1:
+            if isinstance(value, (list, tuple)):
+                value = [weight * v for v in value]
+            else:
+                value = weight * value
+        out[prefix + key] = value
+    return out
+
+
+@MODELS.register_module()
+class SimMinMax(BaseModel):
+    """Similarity Min-Max zero-shot day-night adaptation of any task model.
+
+    Implements `Similarity Min-Max: Zero-Shot Day-Night Domain Adaptation
+    <https://arxiv.org/abs/2307.08779>`_ (ICCV 2023) around an mmpretrain,
+    mmsegmentation or mmaction2 model. Two stages, selected by
+    :meth:`set_stage` (called by ``SimMinMaxLoop``):
+
+    - ``'darken'``: the task model is frozen (eval mode, no running-stat
+      updates); the darkening module D is trained to *minimise* the cosine
+      similarity of the task features of day images and their darkened
+      versions, under the exposure, colour-constancy, curve-TV and
+      down-scale regularisers.
+    - ``'adapt'``: D is frozen; each batch is darkened on the fly in pixel
+      space (un-normalise with the task data preprocessor's mean/std,
+      darken with a noisy exposure map, re-normalise) and the task model is
+      trained with its own loss on the day and the darkened view plus a
+      BYOL loss that *maximises* their similarity, against an EMA target
+      network that is updated inside the loss computation.
+
+    ``predict`` and ``tensor`` modes delegate to the task model, so the
+    toolkit's own validation and test metrics run unchanged. The task model's
+    checkpoint keys are stored WITHOUT a ``task_model.`` prefix, so a
+    SimMinMax checkpoint loads into the plain task model (plain config +
+    ``tools/test.py``), and a plain checkpoint loads here via ``load_from``.
+
+    Args:
+        task_model (dict | BaseModel): The task model (any upstream model
+            config, built in the current default scope).
+        darkener (dict): Config of the darkening module. Defaults to
+            ``dict(type='mmsimmm.DarkeningModule')``.
+        darken_losses (dict): Name -> loss config of the darkening stage:
+            ``similarity`` (called with day and dark features), ``exposure``
+            (darkened image, exposure levels), ``color`` (darkened image),
+            ``tv`` (curve map) and ``down_scale`` (down-scale map). Set an
+            entry to None to drop it. Defaults to the official weights
+            (0.1, 10, 25, 1600 with mid 0.02, 5).
+        darken_features (dict): Features whose similarity D minimises:
+            ``modules`` (dotted module names of the task model, or of
+            ``darken_feature_model``) and optional ``indices`` of the
+            recorded tensors. Defaults to ``dict(modules=['backbone'])``.
+        darken_feature_model (dict, optional): A separate frozen feature
+            extractor for the darkening stage (the VPR recipe uses an
+            ImageNet ResNet-101 instead of the task model). Called as
+            ``model(images)``. Defaults to None (use the task model).
+        darken_exposure_range (tuple[float, float]): Range of the exposure
+            levels sampled per image/clip in the darkening stage. Defaults
+            to (0.0, 0.5).
+        darken_input_size (tuple[int, int], optional): Resize day images to
+            this (H, W) before the darkening stage (segmentation: (256,
+            512)). Defaults to None.
+        darken_max_value (float): Day images are clamped to [0, this] in
+            the darkening stage (official: 1.0, action: 0.8). Defaults to
+            1.0.
+        darken_normalize_features (bool): Whether the task model sees
+            normalised images in the darkening stage. The official code
+            feeds raw [0, 1] images for classification, segmentation and
+            action (False) and normalised ones for VPR (True). Defaults to
+            False.
+        adapt_exposure_range (tuple[float, float]): Range of the exposure
+            levels used to darken in the adaptation stage. Defaults to
+            (0.0, 0.2).
+        exposure_noise (dict, optional): Keyword arguments of
+            :func:`exposure_noise_map` (``pixel_std``, ``patch_std``,
+            ``patch_ratio``) for the adaptation stage; None uses the bare
+            levels. Defaults to ``dict(pixel_std=0.025, patch_std=0.025,
+            patch_ratio=16)``.
+        task_loss_weights (dict): Weights of the task loss on the ``day``
+            and ``dark`` views. Defaults to ``dict(day=1.0, dark=1.0)``.
+        byol (dict, optional): BYOL settings, or None to train without the
+            similarity loss: ``features`` (like ``darken_features``),
+            ``projector`` and ``predictor`` (``BYOLMLP`` configs), ``loss``
+            (a pair loss, default ``CosineSimilarityLoss`` = 2 - 2cos),
+            ``loss_weight`` (per direction; classification/action use 0.05 =
+            0.1 x mean of two directions, segmentation 0.1) and
+            ``momentum`` (the online weight of the EMA update, 0.01 = the
+            paper's m = 0.99). Defaults to None.
+        adapt_similarity (str): ``'byol'`` (cls, seg, action) or ``'task'``:
+            the task model's own ``loss_with_extra_positive(inputs,
+            data_samples, darken_fn)`` maximises the similarity (VPR: the
+            darkened query is an extra positive of each tuple). Defaults to
+            'byol'.
+        view_augment (dict, optional): An in-model augmentation applied to
+            each view in RGB [0, 1] space in the adaptation stage, e.g.
+            ``dict(type='mmsimmm.BatchColorJitter')``. Defaults to None.
+        channel_order (str): Colour order of the preprocessed inputs,
+            ``'auto'``, ``'rgb'`` or ``'bgr'`` (see :class:`PixelSpace`).
+            Defaults to 'auto'.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 task_model: Union[dict, BaseModel],
+                 darkener: dict = dict(type='mmsimmm.DarkeningModule'),
+                 darken_losses: dict = DEFAULT_DARKEN_LOSSES,
+                 darken_features: dict = dict(modules=['backbone']),
+                 darken_feature_model: Optional[dict] = None,
+                 darken_exposure_range: Tuple[float, float] = (0., 0.5),
+                 darken_input_size: Optional[Tuple[int, int]] = None,
+                 darken_max_value: float = 1.0,
+                 darken_normalize_features: bool = False,
+                 adapt_exposure_range: Tuple[float, float] = (0., 0.2),
+                 exposure_noise: Optional[dict] = dict(
+                     pixel_std=0.025, patch_std=0.025, patch_ratio=16),
+                 task_loss_weights: dict = dict(day=1.0, dark=1.0),
+                 byol: Optional[dict] = None,
+                 adapt_similarity: str = 'byol',
+                 view_augment: Optional[dict] = None,
+                 channel_order: str = 'auto',
+                 init_cfg: Optional[dict] = None) -> None:
+        if isinstance(task_model, dict):
+            task_model = MODELS.build(task_model)
+        super().__init__(
+            data_preprocessor=task_model.data_preprocessor,
+            init_cfg=init_cfg)
+        self.darken_exposure_range = validate_exposure_range(
+            darken_exposure_range, 'darken_exposure_range')
+        self.adapt_exposure_range = validate_exposure_range(
+            adapt_exposure_range, 'adapt_exposure_range')
+        if adapt_similarity not in ('byol', 'task'):
+            raise ValueError("adapt_similarity must be 'byol' or 'task', "
+                             f'got {adapt_similarity!r}')
+        if not 0 < darken_max_value <= 1:
+            raise ValueError(
+                f'darken_max_value must be in (0, 1], got {darken_max_value}')
+        unknown = set(task_loss_weights) - {'day', 'dark'}
+        if unknown:
+            raise ValueError(f'task_loss_weights has unknown views {unknown}'
+                             "; use 'day' and 'dark'")
+
+        self.task_model = task_model
+        self.darkener = MODELS.build(darkener)
+        self.darken_losses = nn.ModuleDict({
+            name: MODELS.build(cfg)
+            for name, cfg in darken_losses.items() if cfg is not None
+        })
+        self.darken_feature_model = None
+        if darken_feature_model is not None:
+            self.darken_feature_model = MODELS.build(darken_feature_model)
+            self.darken_feature_model.requires_grad_(False)
+        feature_source = self.darken_feature_model or self.task_model
+        self.darken_recorder = FeatureRecorder(feature_source,
+                                               **darken_features)
+        self.darken_input_size = darken_input_size
+        self.darken_max_value = darken_max_value
+        self.darken_normalize_features = darken_normalize_features
+        self.exposure_noise = exposure_noise
+        self.task_loss_weights = dict(dict(day=1.0, dark=1.0),
+                                      **task_loss_weights)
+        self.adapt_similarity = adapt_similarity
+        self.view_augment = (
+            MODELS.build(view_augment) if view_augment is not None else None)
+        self.pixel_space = PixelSpace(
+            task_model.data_preprocessor, channel_order=channel_order)
+        if adapt_similarity == 'task' and not hasattr(
+                task_model, 'loss_with_extra_positive'):
+            raise ValueError(
+                "adapt_similarity='task' needs a task model with a "
+                '`loss_with_extra_positive` method, '
+                f'{type(task_model).__name__} has none')
+        self._build_byol(byol)
+        # Parameters the user froze on purpose stay frozen in `adapt`.
+        self._task_trainable = {
+            name: p.requires_grad
+            for name, p in self.task_model.named_parameters()
+        }
+        self.stage: Optional[str] = None
+        self.sampling_seed: Optional[int] = None
+        self._register_state_dict_hook(self._strip_task_prefix)
+        self._register_load_state_dict_pre_hook(self._add_task_prefix)
+
+    # ------------------------------------------------------------------
+    # construction helpers
+    def _build_byol(self, byol: Optional[dict]) -> None:
+        self.byol_projector = self.byol_predictor = self.byol_target = None
+        if byol is None:
+            return
+        byol = dict(byol)
+        unknown = set(byol) - {
+            'features', 'projector', 'predictor', 'loss', 'loss_weight',
+            'momentum'
+        }
+        if unknown:
+            raise ValueError(f'unknown byol settings: {sorted(unknown)}')
+        self.byol_recorder = FeatureRecorder(
+            self.task_model, **byol.get('features', dict(modules=['neck'])))
+        self.byol_projector = MODELS.build(byol['projector'])
+        self.byol_predictor = MODELS.build(byol['predictor'])
+        self.byol_loss = MODELS.build(
+            byol.get('loss', dict(type='mmsimmm.CosineSimilarityLoss')))
+        self.byol_loss_weight = byol.get('loss_weight', 0.05)
+        momentum = byol.get('momentum', 0.01)
+        if not 0 < momentum <= 1:
+            raise ValueError(f'byol momentum must be in (0, 1], got '
+                             f'{momentum} (0.01 = the paper\'s m = 0.99)')
+        # The target copies the online weights at its first update, i.e.
+        # after `load_from` and the darkening stage.
+        self.byol_target = ExponentialMovingAverage(
+            self._online_network(), momentum=momentum)
+        self.byol_target_recorder = FeatureRecorder(
+            self.byol_target.module.encoder,
+            self.byol_recorder.module_names, self.byol_recorder.indices)
+
+    def _online_network(self) -> nn.ModuleDict:
+        return nn.ModuleDict(
+            dict(encoder=self.task_model, projector=self.byol_projector))
+
+    # ------------------------------------------------------------------
+    # checkpoint key layout: task keys without the `task_model.` prefix
+    @staticmethod
+    def _strip_task_prefix(module, state_dict, prefix, local_metadata):
+        for key in list(state_dict):
+            if not key.startswith(prefix):
+                continue
+            rest = key[len(prefix):]
+            if rest.startswith('task_model.'):
+                state_dict[prefix + rest[len('task_model.'):]] = \
+                    state_dict.pop(key)
+            elif rest.startswith('data_preprocessor.'):
+                state_dict.pop(key)  # shared with the task model
+        return state_dict
+
+    @staticmethod
+    def _add_task_prefix(state_dict, prefix, local_metadata, strict,
+                         missing_keys, unexpected_keys, error_msgs):
+        for key in list(state_dict):
+            if not key.startswith(prefix):
+                continue
+            rest = key[len(prefix):]
+            if rest.startswith(OWN_MODULES) or rest.startswith('task_model.'):
+                continue
+            if rest.startswith('data_preprocessor.'):
+                state_dict.pop(key)
+                continue
+            state_dict[prefix + 'task_model.' + rest] = state_dict.pop(key)
+
+    # ------------------------------------------------------------------
+    # stages
+    def set_stage(self, stage: str) -> None:
+        """Switch between the ``'darken'`` and ``'adapt'`` stages.
+
+        Sets which parameters require gradients and re-applies train/eval
+        modes so that frozen parts keep their BatchNorm statistics.
+        """
+        if stage not in STAGES:
+            raise ValueError(f'unknown stage {stage!r}; SimMinMax stages '
+                             f'are {STAGES}')
+        self.stage = stage
+        darken = stage == 'darken'
+        self.darkener.requires_grad_(darken)
+        for name, param in self.task_model.named_parameters():
+            param.requires_grad_(not darken and self._task_trainable[name])
+        for head in (self.byol_projector, self.byol_predictor):
+            if head is not None:
+                head.requires_grad_(not darken)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> 'SimMinMax':
+        """Set train mode, keeping the frozen parts of the stage in eval."""
+        super().train(mode)
+        if self.darken_feature_model is not None:
+            self.darken_feature_model.eval()
+        if self.stage == 'darken':
+            self.task_model.eval()
+            for head in (self.byol_projector, self.byol_predictor,
+                         self.byol_target):
+                if head is not None:
+                    head.eval()
+        elif self.stage == 'adapt':
+            self.darkener.eval()
+        return self
+
+    # ------------------------------------------------------------------
+    # forward
+    def forward(self,
+                inputs: torch.Tensor,
+                data_samples: Optional[list] = None,
+                mode: str = 'tensor'):
+        """``loss`` runs the current stage; other modes go to the task."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        return self.task_model(inputs, data_samples, mode=mode)
+
+    def loss(self, inputs: torch.Tensor,
+             data_samples: Optional[list]) -> Dict[str, torch.Tensor]:
+        """Losses of the current stage, with ``darken.``/``task.``/``byol.``
+        prefixes."""
+        if self.stage == 'darken':
+            return self.darken_loss(inputs)
+        if self.stage == 'adapt':
+            return self.adapt_loss(inputs, data_samples)
+        raise RuntimeError(
+            'SimMinMax.set_stage() was not called: train it with '
+            "train_cfg=dict(type='mmsimmm.SimMinMaxLoop', stages=[...])")
+
+    def _generator(self,
+                   device: torch.device,
+                   stream: int = 0) -> Optional[torch.Generator]:
+        """A generator seeded from (seed, iteration, stream).
+
+        Drawing the exposure levels, noise maps and jitter factors from it
+        makes a resumed run draw exactly what the uninterrupted run drew.
+        Without ``sampling_seed`` (set by ``SimMinMaxLoop`` from the
+        runner's seed) the global RNG is used.
+        """
+        if self.sampling_seed is None:
+            return None
+        step = MessageHub.get_current_instance().get_info('iter', 0)
+        generator = torch.Generator(device=device)
+        generator.manual_seed(
+            hash((int(self.sampling_seed), int(step), stream)) % 2**63)
+        return generator
+
+    def _sample_levels(self, inputs: torch.Tensor, exposure_range,
+                       generator) -> torch.Tensor:
+        # one level per image, or per clip for video inputs
+        shape = inputs.shape[:-3] if inputs.dim() == 4 else inputs.shape[:-4]
+        return sample_exposure(
+            tuple(shape), exposure_range, device=inputs.device,
+            generator=generator)
+
+    def _features(self, recorder: FeatureRecorder, model: nn.Module,
+                  images: torch.Tensor) -> List[torch.Tensor]:
+        if model is self.darken_feature_model:
+            return recorder.run(lambda: model(images))
+        return recorder.run(lambda: model(images, mode='tensor'))
+
+    def darken_loss(self, inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Darkening stage: D minimises the day/dark feature similarity."""
+        rgb = self.pixel_space.to_unit_rgb(inputs).clamp(
+            0, self.darken_max_value)
+        if self.darken_input_size is not None:
+            if rgb.dim() != 4:
+                raise ValueError('darken_input_size works on image batches '
+                                 f'only, got shape {tuple(rgb.shape)}')
+            rgb = F.interpolate(
+                rgb,
+                size=tuple(self.darken_input_size),
+                mode='bilinear',
+                align_corners=False)
+        generator = self._generator(rgb.device)
+        levels = self._sample_levels(rgb, self.darken_exposure_range,
+                                     generator)
+        dark, curve_map, down_scale_map = self.darkener(
+            rgb, levels, return_maps=True)
+
+        model = self.darken_feature_model or self.task_model
+
+        with torch.no_grad():
+            day_feats = self._features(self.darken_recorder, model,
+                                       self._feature_input(rgb))
+        dark_feats = self._features(self.darken_recorder, model,
+                                    self._feature_input(dark))
+
+        frames = _frames(dark)
+        frame_levels = levels.reshape(-1).repeat_interleave(
+            frames.shape[0] // levels.numel())
+        terms = dict(
+            similarity=lambda loss: loss(day_feats, dark_feats),
+            exposure=lambda loss: loss(frames, frame_levels),
+            color=lambda loss: loss(frames),
+            tv=lambda loss: loss(_frames(curve_map)),
+            down_scale=lambda loss: loss(_frames(down_scale_map)))
+        losses = {}
+        for name, loss in self.darken_losses.items():
+            if name not in terms:
+                raise KeyError(f'unknown darken loss {name!r}; expected '
+                               f'one of {sorted(terms)}')
+            losses[f'darken.loss_{name}'] = terms[name](loss)
+        return losses
+
+    def _feature_input(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Images as the frozen feature model sees them in ``darken``."""
+        if self.darken_normalize_features:
+            return self.pixel_space.from_unit_rgb(rgb)
+        return self.pixel_space.flip_channels(rgb)
+
+    @torch.no_grad()
+    def darken_batch(self,
+                     inputs: torch.Tensor,
+                     generator: Optional[torch.Generator] = None
+                     ) -> torch.Tensor:
+        """Darken normalised task inputs with the frozen D (adapt stage).
+
+        Args:
+            inputs (Tensor): Preprocessed task inputs.
+            generator (torch.Generator, optional): RNG for the exposure
+                levels and noise. Defaults to None.
+
+        Returns:
+            Tensor: The darkened inputs, normalised like ``inputs``.
+        """
+        rgb = self.pixel_space.to_unit_rgb(inputs).clamp(0, 1)
+        levels = self._sample_levels(rgb, self.adapt_exposure_range,
+                                     generator)
+        exposure = levels
+        if self.exposure_noise is not None:
+            exposure = exposure_noise_map(
+                levels, rgb.shape[-2:], generator=generator,
+                **self.exposure_noise)
+        dark = self.darkener(rgb, exposure).clamp(0, 1)
+        return self.pixel_space.from_unit_rgb(dark)
+
+    def _augment(self, inputs: torch.Tensor, stream: int) -> torch.Tensor:
+        if self.view_augment is None:
+            return inputs
+        if inputs.dim() != 4:
+            raise ValueError('view_augment works on image batches only, got '
+                             f'inputs of shape {tuple(inputs.shape)}')
+        rgb = self.pixel_space.to_unit_rgb(inputs)
+        # factors are drawn on the CPU: no device sync in the loop
+        rgb = self.view_augment(rgb, self._generator(torch.device('cpu'),
+                                                     stream))
+        return self.pixel_space.from_unit_rgb(rgb)
+
+    def adapt_loss(self, inputs: torch.Tensor,
+                   data_samples: Optional[list]) -> Dict[str, torch.Tensor]:
+        """Adaptation stage: task loss on day and dark views + similarity."""
+        generator = self._generator(inputs.device)
+        if self.adapt_similarity == 'task':
+            return _weighted(
+                self.task_model.loss_with_extra_positive(
+                    inputs, data_samples,
+                    lambda x: self.darken_batch(x, generator)), 1.0, 'task.')
+        dark = self.darken_batch(inputs, generator)
+        day = self._augment(inputs, stream=1)
+        dark = self._augment(dark, stream=2)
+
+        losses, online = {}, {}
+        for view, images in (('day', day), ('dark', dark)):
+            if self.byol_projector is None:
+                view_losses = self.task_model.loss(images, data_samples)
+            else:
+                with self.byol_recorder.recording():
+                    view_losses = self.task_model.loss(images, data_samples)
+                online[view] = self.byol_predictor(
+                    self.byol_projector(self.byol_recorder.features()))
+            losses.update(
+                _weighted(view_losses, self.task_loss_weights[view],
+                          f'task.{view}.'))
+        if self.byol_projector is not None:
+            losses['byol.loss'] = self._byol_loss(online, day, dark)
+        return losses
+
+    def _byol_loss(self, online: Dict[str, List[torch.Tensor]],
+                   day: torch.Tensor, dark: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            self.byol_target.update_parameters(self._online_network())
+            target = {
+                view: self._target_embeddings(images)
+                for view, images in (('day', day), ('dark', dark))
+            }
+        total = 0.
+        for pred, other in (('day', 'dark'), ('dark', 'day')):
+            pairs = list(zip(online[pred], target[other]))
+            total = total + sum(self.byol_loss(p, z)
+                                for p, z in pairs) / len(pairs)
+        return self.byol_loss_weight * total
+
+    def _target_embeddings(self, images: torch.Tensor) -> List[torch.Tensor]:
+        target = self.byol_target.module
+        feats = self._features(self.byol_target_recorder, target.encoder,
+                               images)
+        return target.projector(feats)

@@ -1,0 +1,408 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+import math
+from typing import Callable, List, Optional, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from mmsimmm.registry import MODELS
+
+from .curve import apply_curve
+from .exposure import check_encode_dim, encode_exposure
+
+ExposureType = Union[float, Tensor]
+
+# conv5..conv7 read the channel concatenation of two earlier outputs:
+# conv{i} <- concat[x{a}, x{b}]
+SKIP_INPUTS = ((5, 3, 4), (6, 2, 5), (7, 1, 6))
+NUM_CONVS = 8
+# The longest path has 8 3x3 convolutions, so a tile whose border is 8
+# pixels away from the part it keeps computes that part exactly.
+TILE_HALO = NUM_CONVS
+
+
+class DepthwiseSeparableConv(nn.Module):
+    """Depthwise 3x3 conv followed by a pointwise 1x1 conv, both biased.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(
+            in_channels, in_channels, 3, padding=1, groups=in_channels)
+        self.pointwise = nn.Conv2d(in_channels, out_channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pointwise(self.depthwise(x))
+
+    def forward_concat(self,
+                       first: Tensor,
+                       second: Tensor,
+                       inplace: bool = False) -> Tensor:
+        """``forward(concat[first, second])`` without the concatenation.
+
+        The depthwise conv acts per channel and the pointwise conv is
+        linear, so both split over the two channel groups.
+
+        Args:
+            first (Tensor): The leading channels of the concatenation.
+            second (Tensor): The trailing channels.
+            inplace (bool): Sum the two halves in place (no autograd).
+                Defaults to False.
+        """
+        split = first.shape[1]
+        dw_weight, dw_bias = self.depthwise.weight, self.depthwise.bias
+        pw_weight = self.pointwise.weight
+        out = F.conv2d(
+            F.conv2d(
+                first,
+                dw_weight[:split],
+                dw_bias[:split],
+                padding=1,
+                groups=split), pw_weight[:, :split], self.pointwise.bias)
+        rest = F.conv2d(
+            F.conv2d(
+                second,
+                dw_weight[split:],
+                dw_bias[split:],
+                padding=1,
+                groups=second.shape[1]), pw_weight[:, split:])
+        return out.add_(rest) if inplace else out + rest
+
+
+@MODELS.register_module()
+class DarkeningModule(BaseModule):
+    """The darkening module D of Similarity Min-Max (official "v2" net).
+
+    A Zero-DCE++ style network of depthwise-separable convolutions
+    predicts a curve map ``A = tanh(.)`` and a down-scale map
+    ``S = s0 + (1 - s0) sigmoid(.)`` from the image and an exposure map;
+    the image is darkened pixel-wise by ``y = x S``, ``curve_rounds`` times
+    ``y = y + A (y^2 - y)``, ``out = y / S`` (not clamped). See
+    `Similarity Min-Max <https://arxiv.org/abs/2307.08779>`_.
+
+    Layout (``DSConv`` = depthwise 3x3 + pointwise 1x1, no norm)::
+
+        x0 = relu(conv0([x, e]));  x1..x4 = relu(conv1..4(previous))
+        x5 = relu(conv5([x3, x4])); x6 = relu(conv6([x2, x5]))
+        x7 = conv7([x1, x6]);       A, S from x7[:, :3], x7[:, 3:6]
+
+    Without autograd the network runs in ``channels_last`` with in-place
+    activations and, on the CPU, on overlapping tiles that stay in cache;
+    the outputs equal those of the plain layout up to float rounding.
+
+    Args:
+        num_features (int): Channels of the hidden layers. Defaults to 64.
+        encode_dim (int): Exposure input channels: 1 for the raw level,
+            an even number for the sinusoidal code. Defaults to 1.
+        curve_rounds (int): Curve iterations. Defaults to 8.
+        down_scale_floor (float): Lower bound ``s0`` of the down-scale map.
+            Defaults to 0.95.
+        map_downsample (int): 1, 2 or 4. With ``k > 1`` the maps are
+            predicted from the bilinearly ``k``-times down-sampled image
+            and exposure, and both are bilinearly up-sampled to full size
+            (Zero-DCE++ style; faster, not the official setting). Defaults
+            to 1.
+        init_cfg (dict | list[dict], optional): Initialization config.
+            Defaults to None (PyTorch's default Conv2d init).
+    """
+
+    #: Pixels per CPU inference tile (without the halo).
+    tile_pixels: int = 1 << 15
+    #: Widest CPU inference tile (without the halo).
+    max_tile_width: int = 256
+
+    def __init__(self,
+                 num_features: int = 64,
+                 encode_dim: int = 1,
+                 curve_rounds: int = 8,
+                 down_scale_floor: float = 0.95,
+                 map_downsample: int = 1,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        check_encode_dim(encode_dim)
+        if int(num_features) != num_features or num_features < 1:
+            raise ValueError(f'num_features must be a positive integer, '
+                             f'got {num_features!r}')
+        if int(curve_rounds) != curve_rounds or curve_rounds < 0:
+            raise ValueError(f'curve_rounds must be a non-negative integer, '
+                             f'got {curve_rounds!r}')
+        if not 0 < down_scale_floor <= 1:
+            raise ValueError(f'down_scale_floor must be in (0, 1], '
+                             f'got {down_scale_floor!r}')
+        if map_downsample not in (1, 2, 4):
+            raise ValueError(f'map_downsample must be 1, 2 or 4, '
+                             f'got {map_downsample!r}')
+        self.num_features = int(num_features)
+        self.curve_rounds = int(curve_rounds)
+        self.down_scale_floor = float(down_scale_floor)
+        self.map_downsample = map_downsample
+        # buffers of the official network (its checkpoints carry them)
+        self.register_buffer('down_scale', torch.tensor(down_scale_floor))
+        self.register_buffer('curve_round', torch.tensor(self.curve_rounds))
+        self.register_buffer('encode_dim', torch.tensor(encode_dim))
+
+        channels = [3 + encode_dim] + [num_features] * 4
+        for i in range(5):
+            self.add_module(f'conv{i}',
+                            DepthwiseSeparableConv(channels[i], num_features))
+        for i, *_ in SKIP_INPUTS:
+            out = 6 if i == NUM_CONVS - 1 else num_features
+            self.add_module(f'conv{i}',
+                            DepthwiseSeparableConv(2 * num_features, out))
+
+    @property
+    def exposure_channels(self) -> int:
+        """Number of exposure channels at the network input."""
+        return self.conv0.depthwise.in_channels - 3
+
+    def forward(self,
+                img: Tensor,
+                exposure: ExposureType,
+                return_maps: bool = False
+                ) -> Union[Tensor, Tuple[Tensor, Tensor, Tensor]]:
+        """Darken images or video clips.
+
+        Args:
+            img (Tensor): Values in [0, 1]: images ``(N, 3, H, W)``, clips
+                ``(N, 3, T, H, W)`` or ``(N, K, 3, T, H, W)``.
+            exposure (float | Tensor): One level for all, levels shaped
+                like the batch dims (``(N,)``; ``(N,)`` or ``(N, K)`` for
+                6D, one per clip), or a map ``batch dims + (1, H, W)``
+                (constant over the frames of a clip).
+            return_maps (bool): Also return the curve and down-scale maps.
+                Defaults to False.
+
+        Returns:
+            Tensor | Tuple[Tensor, Tensor, Tensor]: The darkened input, or
+            ``(darkened, curve_map, down_scale_map)``; all in the layout
+            and dtype of ``img``.
+        """
+        frames, frame_exposure, restore = _to_frames(img, exposure)
+        curve_map, down_scale_map = self.predict_maps(frames, frame_exposure)
+        darkened = apply_curve(frames, curve_map, down_scale_map,
+                               self.curve_rounds)
+        if return_maps:
+            return (restore(darkened), restore(curve_map),
+                    restore(down_scale_map))
+        return restore(darkened)
+
+    def predict_maps(self, frames: Tensor,
+                     exposure: Tensor) -> Tuple[Tensor, Tensor]:
+        """Predict the curve and down-scale maps of frames.
+
+        Args:
+            frames (Tensor): Images ``(B, 3, H, W)``.
+            exposure (Tensor): Levels ``(B,)`` or a map ``(B, 1, H, W)``.
+
+        Returns:
+            Tuple[Tensor, Tensor]: ``A`` and ``S``, each ``(B, 3, H, W)``.
+        """
+        param = self.conv0.pointwise.weight
+        needs_grad = self._needs_grad(frames, exposure)
+        height, width = frames.shape[-2:]
+        x = frames.to(param.dtype)
+        exposure = exposure.to(param.dtype)
+        if self.map_downsample > 1:
+            size = (max(1, height // self.map_downsample),
+                    max(1, width // self.map_downsample))
+            x = F.interpolate(
+                x, size=size, mode='bilinear', align_corners=False)
+            if exposure.dim() == 4:
+                exposure = F.interpolate(
+                    exposure, size=size, mode='bilinear', align_corners=False)
+        net_input = self._net_input(x, exposure)
+        if needs_grad:
+            x7 = self._trunk(net_input, inplace=False)
+            maps = torch.cat(
+                [torch.tanh(x7[:, :3]),
+                 self._down_scale(torch.sigmoid(x7[:, 3:]))], 1)
+        else:
+            if net_input.device.type == 'cpu':
+                maps = self._trunk_tiled(net_input)
+            else:
+                maps = self._trunk(net_input, inplace=True).contiguous()
+            maps[:, :3].tanh_()
+            self._down_scale(maps[:, 3:].sigmoid_(), inplace=True)
+        if self.map_downsample > 1:
+            maps = F.interpolate(
+                maps, size=(height, width), mode='bilinear',
+                align_corners=False)
+        maps = maps.to(frames.dtype)
+        return maps[:, :3], maps[:, 3:]
+
+    def _needs_grad(self, *inputs: Tensor) -> bool:
+        """Whether autograd records the forward pass."""
+        return torch.is_grad_enabled() and (
+            any(t.requires_grad for t in inputs)
+            or any(p.requires_grad for p in self.parameters()))
+
+    def _down_scale(self, gate: Tensor, inplace: bool = False) -> Tensor:
+        floor = self.down_scale_floor
+        if inplace:
+            return gate.mul_(1 - floor).add_(floor)
+        return gate * (1 - floor) + floor
+
+    def _net_input(self, x: Tensor, exposure: Tensor) -> Tensor:
+        """``concat[x, code(e)]`` in channels_last memory format."""
+        batch, _, height, width = x.shape
+        if exposure.dim() == 1:
+            exposure = exposure.view(batch, 1, 1, 1)
+        code = encode_exposure(exposure, self.exposure_channels)
+        net_input = torch.cat([x, code.expand(-1, -1, height, width)], 1)
+        return net_input.contiguous(memory_format=torch.channels_last)
+
+    def _trunk(self, net_input: Tensor, inplace: bool) -> Tensor:
+        """conv0..conv7 on the network input; returns ``x7`` (pre-act).
+
+        ``inplace`` (only without autograd) reuses buffers for the
+        activations and sums.
+        """
+        relu = F.relu_ if inplace else F.relu
+        feats = [relu(self.conv0(net_input))]
+        for i in range(1, 5):
+            feats.append(relu(getattr(self, f'conv{i}')(feats[-1])))
+        for i, first, second in SKIP_INPUTS:
+            out = getattr(self, f'conv{i}').forward_concat(
+                feats[first], feats[second], inplace)
+            feats.append(out if i == NUM_CONVS - 1 else relu(out))
+        return feats[-1]
+
+    @torch.no_grad()
+    def _trunk_tiled(self, net_input: Tensor) -> Tensor:
+        """:meth:`_trunk` per sample on overlapping tiles (CPU inference).
+
+        Tiles of about :attr:`tile_pixels` pixels keep every activation in
+        cache and spare the allocator page faults on large buffers; each
+        tile is padded by :data:`TILE_HALO` pixels of context, so the kept
+        part is exact.
+
+        Returns:
+            Tensor: ``x7`` as a contiguous ``(B, 6, H, W)`` tensor.
+        """
+        batch, _, height, width = net_input.shape
+        out = net_input.new_empty((batch, 6, height, width))
+        col_spans = _even_spans(width, self.max_tile_width)
+        tile_height = max(TILE_HALO, self.tile_pixels // col_spans[0][1])
+        row_spans = _even_spans(height, tile_height)
+        # small images: several whole images per tile
+        per_tile = 1
+        if len(row_spans) == len(col_spans) == 1:
+            per_tile = max(1, self.tile_pixels // (height * width))
+        for n in range(0, batch, per_tile):
+            samples = slice(n, n + per_tile)
+            for top, rows in row_spans:
+                for left, cols in col_spans:
+                    y0, x0 = max(0, top - TILE_HALO), max(0, left - TILE_HALO)
+                    y1 = min(height, top + rows + TILE_HALO)
+                    x1 = min(width, left + cols + TILE_HALO)
+                    tile = net_input[samples, :, y0:y1, x0:x1].contiguous(
+                        memory_format=torch.channels_last)
+                    x7 = self._trunk(tile, inplace=True)
+                    out[samples, :, top:top + rows, left:left + cols] = x7[
+                        ..., top - y0:top - y0 + rows,
+                        left - x0:left - x0 + cols]
+        return out
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str,
+                              local_metadata: dict, strict: bool,
+                              missing_keys: List[str],
+                              unexpected_keys: List[str],
+                              error_msgs: List[str]) -> None:
+        """Also report official buffers that disagree with the config."""
+        expected = dict(
+            down_scale=self.down_scale_floor,
+            curve_round=self.curve_rounds,
+            encode_dim=self.exposure_channels)
+        for name, value in expected.items():
+            stored = state_dict.get(prefix + name)
+            if (isinstance(stored, Tensor) and stored.numel() == 1
+                    and not math.isclose(float(stored), value, rel_tol=1e-6)):
+                error_msgs.append(
+                    f'{prefix + name} is {float(stored)} in the checkpoint '
+                    f'but {value} in this DarkeningModule; build it with '
+                    'the matching config')
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
+
+def _even_spans(length: int, max_span: int) -> List[Tuple[int, int]]:
+    """Split ``range(length)`` into near-equal ``(start, size)`` spans."""
+    count = math.ceil(length / max(1, max_span))
+    size = math.ceil(length / count)
+    return [(start, min(size, length - start))
+            for start in range(0, length, size)]
+
+
+def _to_frames(img: Tensor, exposure: ExposureType
+               ) -> Tuple[Tensor, Tensor, Callable[[Tensor], Tensor]]:
+    """Flatten images/clips to frames with one exposure per frame.
+
+    Returns:
+        Tuple: frames ``(B, 3, H, W)``, the frame exposure (levels ``(B,)``
+        or a map ``(B, 1, H, W)``) and a function restoring the input
+        layout of a ``(B, C, H, W)`` tensor.
+    """
+    if not isinstance(img, Tensor) or img.dim() not in (4, 5, 6):
+        shape = tuple(img.shape) if isinstance(img, Tensor) else type(img)
+        raise ValueError('img must be (N, 3, H, W), (N, 3, T, H, W) or '
+                         f'(N, K, 3, T, H, W), got {shape}')
+    channel_dim = 1 if img.dim() < 6 else 2
+    if img.shape[channel_dim] != 3:
+        raise ValueError(f'img must have 3 (RGB) channels at dim '
+                         f'{channel_dim}, got shape {tuple(img.shape)}')
+    height, width = img.shape[-2:]
+    batch_dims = tuple(img.shape[:channel_dim])
+    frames_per_clip = 1 if img.dim() == 4 else img.shape[-3]
+    levels = _exposure_levels(exposure, img, batch_dims)
+    if levels.dim() <= len(batch_dims):  # levels
+        levels = levels.expand(batch_dims).reshape(-1, 1)
+        frame_exposure = levels.expand(-1, frames_per_clip).reshape(-1)
+    else:  # maps (..., 1, H, W), constant over the frames of a clip
+        maps = levels.expand(batch_dims + (1, height, width))
+        maps = maps.reshape(-1, 1, 1, height, width)
+        frame_exposure = maps.expand(-1, frames_per_clip, -1, -1,
+                                     -1).reshape(-1, 1, height, width)
+    if img.dim() == 4:
+        return img, frame_exposure, lambda x: x
+    # (..., C, T, H, W) -> (..., T, C, H, W) -> frames
+    clips = img.movedim(-3, -4)
+    frames = clips.reshape(-1, *clips.shape[-3:])
+
+    def restore(x: Tensor) -> Tensor:
+        return x.reshape(*clips.shape[:-3], *x.shape[1:]).movedim(-4, -3)
+
+    return frames, frame_exposure, restore
+
+
+def _exposure_levels(exposure: ExposureType, img: Tensor,
+                     batch_dims: Tuple[int, ...]) -> Tensor:
+    """Check ``exposure`` against the batch and return it as a tensor."""
+    options = dict(device=img.device)
+    if not isinstance(exposure, Tensor):
+        if not isinstance(exposure, (int, float)):
+            raise ValueError(f'exposure must be a float or a tensor, got '
+                             f'{type(exposure).__name__}')
+        return torch.full(batch_dims, float(exposure), **options)
+    exposure = exposure.to(**options)
+    if exposure.dim() == 0:
+        return exposure.expand(batch_dims)
+    map_dims = (1, ) + tuple(img.shape[-2:])
+    accepted = [batch_dims, batch_dims + map_dims]
+    if len(batch_dims) == 2:  # one level or map per sample, for all clips
+        accepted += [batch_dims[:1], batch_dims[:1] + map_dims]
+    shape = tuple(exposure.shape)
+    if shape not in accepted:
+        raise ValueError(
+            f'exposure must have one of the shapes {accepted} for img of '
+            f'shape {tuple(img.shape)}, got {shape}')
+    if len(batch_dims) == 2 and shape in accepted[2:]:
+        exposure = exposure.unsqueeze(1)
+    return exposure

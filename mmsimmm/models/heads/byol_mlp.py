@@ -1,0 +1,96 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+from typing import List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from mmsimmm.registry import MODELS
+
+
+class _LevelMLP(nn.Module):
+    """One level: [conv3x3 -> BN2d -> ReLU] -> GAP -> fc -> BN1d -> ReLU -> fc.
+
+    The convolution exists only when ``conv_channels`` is set (the
+    segmentation projector). Inputs with spatial (or spatio-temporal) dims
+    are global-average-pooled before the MLP.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int,
+                 out_channels: int, conv_channels: Optional[int]) -> None:
+        super().__init__()
+        self.conv = None
+        if conv_channels is not None:
+            self.conv = nn.Sequential(
+                nn.Conv2d(in_channels, conv_channels, 3, padding=1),
+                nn.BatchNorm2d(conv_channels), nn.ReLU(inplace=True))
+            in_channels = conv_channels
+        self.fc1 = nn.Linear(in_channels, hidden_channels)
+        self.bn = nn.BatchNorm1d(hidden_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.fc2 = nn.Linear(hidden_channels, out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.conv is not None:
+            if x.dim() != 4:
+                raise ValueError('the conv projector level needs (N, C, H, W) '
+                                 f'features, got shape {tuple(x.shape)}')
+            x = self.conv(x)
+        if x.dim() > 2:
+            x = x.flatten(2).mean(2)
+        if self.training and x.shape[0] < 2:
+            raise ValueError('BYOL projector/predictor BatchNorm1d needs a '
+                             'batch of at least 2 samples per GPU in '
+                             f'training, got {x.shape[0]}')
+        return self.fc2(self.relu(self.bn(self.fc1(x))))
+
+
+@MODELS.register_module()
+class BYOLMLP(BaseModule):
+    """BYOL projector or predictor, one MLP per feature level.
+
+    Per level: Linear -> BatchNorm1d -> ReLU -> Linear, preceded by global
+    average pooling for map inputs, and optionally by Conv3x3 -> BN -> ReLU
+    (``conv_channels``), the per-level projector of the segmentation recipe.
+    Classification: ``in_channels=512, hidden_channels=128,
+    out_channels=128``; action: ``2048, 64, 64``; segmentation: four levels
+    ``[256, 512, 1024, 2048]`` with ``conv_channels=64``.
+
+    Args:
+        in_channels (int | Sequence[int]): Input channels of each level; an
+            int means one level.
+        hidden_channels (int): Width of the hidden layer. Defaults to 128.
+        out_channels (int): Output width. Defaults to 128.
+        conv_channels (int, optional): Channels of the optional leading
+            3x3 convolution. Defaults to None (no convolution).
+        init_cfg (dict | list[dict], optional): Initialisation config.
+            Defaults to Kaiming-normal Linear layers, as the official
+            classification heads.
+    """
+
+    def __init__(self,
+                 in_channels: Union[int, Sequence[int]],
+                 hidden_channels: int = 128,
+                 out_channels: int = 128,
+                 conv_channels: Optional[int] = None,
+                 init_cfg: Optional[Union[dict, List[dict]]] = dict(
+                     type='Kaiming', layer='Linear', distribution='normal'),
+                 ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if isinstance(in_channels, int):
+            in_channels = [in_channels]
+        self.levels = nn.ModuleList(
+            _LevelMLP(c, hidden_channels, out_channels, conv_channels)
+            for c in in_channels)
+
+    @property
+    def num_levels(self) -> int:
+        """Number of feature levels."""
+        return len(self.levels)
+
+    def forward(self, feats: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+        """Map each level's features to a (N, out_channels) embedding."""
+        if len(feats) != len(self.levels):
+            raise ValueError(f'{type(self).__name__} has {len(self.levels)} '
+                             f'level(s) but got {len(feats)} feature tensors')
+        return [mlp(x) for mlp, x in zip(self.levels, feats)]

@@ -1,0 +1,199 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+import importlib.util
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmsimmm.apis import convert_zsda_darkener
+from mmsimmm.models.darkeners import DarkeningModule, encode_exposure
+from mmsimmm.registry import MODELS
+
+
+def _reference_module():
+    path = osp.join(osp.dirname(__file__), 'zsda_reference.py')
+    spec = importlib.util.spec_from_file_location('zsda_reference', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+REFERENCE = _reference_module()
+
+
+def _reference_and_ours(seed: int = 0, **kwargs):
+    torch.manual_seed(seed)
+    reference = REFERENCE.ReferenceDarkener().eval()
+    state_dict, cfg = convert_zsda_darkener(reference.state_dict())
+    ours = MODELS.build(dict(cfg, **kwargs)).eval()
+    ours.load_state_dict(state_dict)
+    return reference, ours
+
+
+def test_layout_and_parameter_count():
+    model = MODELS.build(dict(type='mmsimmm.DarkeningModule'))
+    assert isinstance(model, DarkeningModule)
+    assert sum(p.numel() for p in model.parameters()) == 40686
+    state = model.state_dict()
+    assert float(state['down_scale']) == pytest.approx(0.95)
+    assert int(state['curve_round']) == 8
+    assert int(state['encode_dim']) == 1
+    assert state['conv0.depthwise.weight'].shape == (4, 1, 3, 3)
+    assert state['conv7.pointwise.weight'].shape == (6, 128, 1, 1)
+    for kwargs in (dict(encode_dim=3), dict(map_downsample=3),
+                   dict(down_scale_floor=0.), dict(curve_rounds=-1)):
+        with pytest.raises(ValueError):
+            DarkeningModule(**kwargs)
+
+
+@pytest.mark.parametrize('tiles', [False, True])
+def test_fast_path_matches_naive_reference(tiles):
+    reference, ours = _reference_and_ours()
+    if tiles:  # force several overlapping tiles in both directions
+        ours.tile_pixels, ours.max_tile_width = 120, 20
+    torch.manual_seed(1)
+    img = torch.rand(2, 3, 37, 45)
+    levels = torch.tensor([0.05, 0.4])
+    exposure_map = torch.rand(2, 1, 37, 45) * 0.3
+    with torch.no_grad():
+        for exposure in (levels, exposure_map):
+            expected = reference(img, exposure)
+            got = ours(img, exposure, return_maps=True)
+            for a, b in zip(got, expected):
+                torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+
+
+def test_autograd_path_matches_reference_and_trains():
+    reference, ours = _reference_and_ours()
+    ours.train()
+    torch.manual_seed(2)
+    img = torch.rand(2, 3, 16, 20)
+    levels = torch.tensor([0.1, 0.3])
+    dark, curve_map, down_scale_map = ours(img, levels, return_maps=True)
+    with torch.no_grad():
+        expected = reference(img, levels)[0]
+    torch.testing.assert_close(dark.detach(), expected, rtol=0, atol=1e-5)
+    (dark.mean() + curve_map.mean() + down_scale_map.mean()).backward()
+    for name, param in ours.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_shapes_ranges_and_dtype():
+    torch.manual_seed(0)
+    model = DarkeningModule(num_features=8).eval()
+    cases = [
+        (torch.rand(2, 3, 12, 10), torch.tensor([0.1, 0.2])),
+        (torch.rand(2, 3, 12, 10), torch.rand(2, 1, 12, 10)),
+        (torch.rand(2, 3, 4, 12, 10), torch.tensor([0.1, 0.2])),
+        (torch.rand(2, 3, 4, 12, 10), torch.rand(2, 1, 12, 10)),
+        (torch.rand(2, 3, 3, 4, 12, 10), torch.rand(2, 3)),
+        (torch.rand(2, 3, 3, 4, 12, 10), torch.rand(2)),
+        (torch.rand(2, 3, 3, 4, 12, 10), torch.rand(2, 3, 1, 12, 10)),
+        (torch.rand(2, 3, 3, 4, 12, 10), torch.rand(2, 1, 12, 10)),
+        (torch.rand(2, 3, 12, 10), 0.2),
+    ]
+    for img, exposure in cases:
+        with torch.no_grad():
+            out = model(img, exposure, return_maps=True)
+        for tensor in out:
+            assert tensor.shape == img.shape
+        dark, curve_map, down_scale_map = out
+        assert dark.min() >= 0 and dark.max() <= 1 / 0.95 + 1e-6
+        assert curve_map.abs().max() < 1
+        assert down_scale_map.min() >= 0.95 and down_scale_map.max() <= 1
+    double = model(torch.rand(1, 3, 8, 8, dtype=torch.float64), 0.1)
+    assert double.dtype == torch.float64
+
+
+def test_video_layouts_use_one_exposure_per_clip():
+    torch.manual_seed(0)
+    model = DarkeningModule(num_features=8).eval()
+    frame = torch.rand(3, 10, 12)
+    clip = frame.unsqueeze(1).expand(3, 4, 10, 12)  # 4 identical frames
+    videos = torch.stack([clip, clip]).unsqueeze(0)  # (N=1, K=2, C, T, H, W)
+    with torch.no_grad():
+        out = model(videos, torch.tensor([[0.05, 0.45]]))
+        noisy = model(videos, torch.rand(1, 2, 1, 10, 12))
+    for result in (out, noisy):
+        for t in range(1, 4):  # identical frames -> identical outputs
+            torch.testing.assert_close(result[:, :, :, t], result[:, :, :,
+                                                                  0])
+    assert (out[0, 0] - out[0, 1]).abs().max() > 1e-3  # levels differ
+    # 5D clips equal their frames darkened one by one with the same level
+    clips = torch.rand(2, 3, 3, 10, 12)
+    with torch.no_grad():
+        got = model(clips, torch.tensor([0.1, 0.3]))
+        frames = model(clips[1].transpose(0, 1), torch.full((3, ), 0.3))
+    torch.testing.assert_close(got[1], frames.transpose(0, 1))
+
+
+def test_bad_inputs_raise():
+    model = DarkeningModule(num_features=8)
+    img = torch.rand(2, 3, 8, 8)
+    with pytest.raises(ValueError, match=r'\(2, 1, 8, 8\).*got \(3,\)'):
+        model(img, torch.rand(3))
+    with pytest.raises(ValueError, match='got'):
+        model(img, torch.rand(2, 1, 4, 4))
+    with pytest.raises(ValueError, match='channels'):
+        model(torch.rand(2, 4, 8, 8), 0.1)
+    with pytest.raises(ValueError, match='img must be'):
+        model(torch.rand(3, 8, 8), 0.1)
+    with pytest.raises(ValueError, match='got'):
+        model(torch.rand(2, 2, 3, 4, 8, 8), torch.rand(2, 4))
+
+
+def test_identity_when_curve_is_zero_and_scale_is_one():
+    model = DarkeningModule(num_features=8, down_scale_floor=1.0)
+    with torch.no_grad():
+        model.conv7.pointwise.weight.zero_()
+        model.conv7.pointwise.bias.zero_()
+    img = torch.rand(2, 3, 9, 7)
+    dark, curve_map, down_scale_map = model(img, 0.2, return_maps=True)
+    assert torch.equal(curve_map, torch.zeros_like(img))
+    assert torch.equal(down_scale_map, torch.ones_like(img))
+    torch.testing.assert_close(dark, img, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize('factor', [2, 4])
+def test_map_downsample_predicts_low_res_maps(factor):
+    _, full = _reference_and_ours()
+    _, fast = _reference_and_ours(map_downsample=factor)
+    torch.manual_seed(3)
+    img = torch.rand(2, 3, 32, 24)
+    exposure = torch.rand(2, 1, 32, 24) * 0.2
+    with torch.no_grad():
+        dark, curve_map, down_scale_map = fast(
+            img, exposure, return_maps=True)
+        size = (32 // factor, 24 // factor)
+        _, low_a, low_s = full(
+            F.interpolate(img, size, mode='bilinear'),
+            F.interpolate(exposure, size, mode='bilinear'),
+            return_maps=True)
+        video = fast(img.unsqueeze(2).expand(-1, -1, 3, -1, -1), exposure)
+    up = dict(size=(32, 24), mode='bilinear', align_corners=False)
+    torch.testing.assert_close(curve_map, F.interpolate(low_a, **up))
+    torch.testing.assert_close(down_scale_map, F.interpolate(low_s, **up))
+    assert dark.shape == img.shape and video.shape == (2, 3, 3, 32, 24)
+    torch.testing.assert_close(video[:, :, 1], dark)
+
+
+def test_sinusoidal_exposure_code():
+    code = encode_exposure(torch.zeros(1, 1, 1, 1), 4).flatten()
+    # u = 10^0 = 1: [sin(pi), cos(pi), sin(2 pi), cos(2 pi)]
+    torch.testing.assert_close(
+        code, torch.tensor([0., -1., 0., 1.]), rtol=0, atol=1e-6)
+    code = encode_exposure(torch.full((1, 1), 0.1), 2).flatten()
+    # u = 10^-1: [sin(0.1 pi), cos(0.1 pi)] = [0.309017, 0.951057]
+    torch.testing.assert_close(
+        code, torch.tensor([0.309017, 0.951057]), rtol=0, atol=1e-6)
+    model = DarkeningModule(num_features=8, encode_dim=4)
+    assert model.conv0.depthwise.in_channels == 7
+    assert model(torch.rand(1, 3, 8, 8), 0.1).shape == (1, 3, 8, 8)
+
+
+def test_checkpoint_buffers_must_match_config():
+    model = DarkeningModule(num_features=8)
+    state = DarkeningModule(num_features=8, curve_rounds=4).state_dict()
+    with pytest.raises(RuntimeError, match='curve_round'):
+        model.load_state_dict(state)

@@ -1,0 +1,274 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+"""Convert torchvision-style / official CODaN ResNet checkpoints to mmpretrain.
+
+Accepted layouts (the state dict may be bare or under ``'state_dict'``, with
+or without a ``module.`` prefix on every key):
+
+* ``torchvision``: ``conv1``, ``bn1``, ``layer{1..4}.*``, ``fc`` (a torchvision
+  ResNet, the CODaN baseline, or the plain model of the official SimMinMax
+  classification code);
+* ``zsda_byol``: the official SimMinMax BYOL wrapper, keys ``resnet.*``
+  (online network, kept), ``encoder_k.*``, ``head_q.*``, ``head_k.*`` and
+  ``pred.*`` (target network, projectors and predictor, dropped).
+
+The output is an MMEngine checkpoint ``{'state_dict', 'meta'}`` for an
+mmpretrain ``ImageClassifier`` with ``ResNet(depth, style='pytorch')``,
+``GlobalAveragePooling`` and ``LinearClsHead``: ``<rest>`` becomes
+``backbone.<rest>`` and ``fc.*`` becomes ``head.fc.*``. The keys and shapes
+are checked against mmpretrain's ``ResNet`` before anything is written. A
+10-class head gets ``meta['dataset_meta']['classes']`` = the CODaN classes.
+
+Example::
+
+    python tools/model_converters/codan_resnet_to_mmpretrain.py \\
+        model_best.pt checkpoints/simmm_r18_codan.pth --num-classes 10
+"""
+import argparse
+import os
+import os.path as osp
+import pickle
+import re
+import sys
+from collections import OrderedDict
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+
+from mmsimmm.datasets.codan import CODAN_CLASSES
+
+BYOL_ONLINE = 'resnet.'
+BYOL_PREFIXES = (BYOL_ONLINE, 'encoder_k.', 'head_q.', 'head_k.', 'pred.')
+_BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
+TORCHVISION_KEY = re.compile(
+    r'^(conv1\.weight'
+    rf'|bn1\.{_BN}'
+    r'|layer[1-4]\.\d+\.(conv[1-3]\.weight'
+    rf'|bn[1-3]\.{_BN}'
+    r'|downsample\.0\.weight'
+    rf'|downsample\.1\.{_BN})'
+    r'|fc\.(weight|bias))$')
+# (blocks per stage, bottleneck) -> depth of the torchvision ResNets.
+DEPTHS = {
+    ((2, 2, 2, 2), False): 18,
+    ((3, 4, 6, 3), False): 34,
+    ((3, 4, 6, 3), True): 50,
+    ((3, 4, 23, 3), True): 101,
+    ((3, 8, 36, 3), True): 152,
+}
+
+
+def _list_keys(keys: Sequence[str], limit: int = 10) -> str:
+    shown = ', '.join(keys[:limit])
+    return shown + (f' (and {len(keys) - limit} more)'
+                    if len(keys) > limit else '')
+
+
+def load_source(path: str, allow_pickle: bool = False) -> dict:
+    """Load a checkpoint file (tensors-only unpickling unless allowed).
+
+    Args:
+        path (str): The checkpoint.
+        allow_pickle (bool): Fully unpickle (runs code from the file; only
+            for trusted files). Defaults to False.
+
+    Returns:
+        dict: The loaded object.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Checkpoint {path} not found.')
+    try:
+        checkpoint = torch.load(
+            path, map_location='cpu', weights_only=not allow_pickle)
+    except pickle.UnpicklingError as error:
+        raise ValueError(
+            f'{path} holds objects other than tensors and plain containers '
+            f'({str(error).splitlines()[0]}); if you trust the file, rerun '
+            'with --allow-pickle.') from None
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f'{path} holds a {type(checkpoint).__name__}, not a '
+                         'dict.')
+    return checkpoint
+
+
+def get_state_dict(checkpoint: dict, path: str) -> Dict[str, torch.Tensor]:
+    """Unwrap ``'state_dict'`` and a common ``module.`` prefix.
+
+    Args:
+        checkpoint (dict): The loaded checkpoint.
+        path (str): Its file name, for messages.
+
+    Returns:
+        Dict[str, torch.Tensor]: The bare state dict.
+    """
+    state = checkpoint.get('state_dict', checkpoint)
+    if not isinstance(state, dict) or not state:
+        raise ValueError(f"{path}: 'state_dict' is empty or not a dict.")
+    not_tensors = [k for k, v in state.items() if not torch.is_tensor(v)]
+    if not_tensors:
+        raise ValueError(f'{path}: these entries are not tensors, so this is '
+                         f'not a state dict: {_list_keys(not_tensors)}.')
+    if all(k.startswith('module.') for k in state):
+        state = {k[len('module.'):]: v for k, v in state.items()}
+    return state
+
+
+def select_resnet(state: Dict[str, torch.Tensor],
+                  path: str) -> Tuple[str, Dict[str, torch.Tensor]]:
+    """Detect the layout and return the torchvision-named online ResNet.
+
+    Args:
+        state (Dict[str, torch.Tensor]): The bare state dict.
+        path (str): The file name, for messages.
+
+    Returns:
+        Tuple[str, Dict[str, torch.Tensor]]: ``'zsda_byol'`` or
+        ``'torchvision'``, and the ResNet's state dict.
+    """
+    layout = 'torchvision'
+    if any(k.startswith(BYOL_ONLINE) for k in state):
+        layout = 'zsda_byol'
+        unexpected = [k for k in state if not k.startswith(BYOL_PREFIXES)]
+        if unexpected:
+            raise ValueError(
+                f'{path}: keys outside the BYOL wrapper layout '
+                f'{BYOL_PREFIXES}: {_list_keys(unexpected)}.')
+        state = {
+            k[len(BYOL_ONLINE):]: v
+            for k, v in state.items() if k.startswith(BYOL_ONLINE)
+        }
+    unexpected = [k for k in state if not TORCHVISION_KEY.match(k)]
+    if unexpected:
+        hint = (' It looks converted already.' if any(
+            k.startswith(('backbone.', 'head.')) for k in unexpected) else '')
+        raise ValueError(
+            f'{path}: not a torchvision-style ResNet ({layout} layout); '
+            f'unexpected keys: {_list_keys(unexpected)}.{hint}')
+    return layout, state
+
+
+def infer_depth(state: Dict[str, torch.Tensor], path: str) -> int:
+    """Infer the ResNet depth from the number of blocks per stage."""
+    blocks = []
+    for stage in range(1, 5):
+        indices = {
+            int(k.split('.')[1])
+            for k in state if k.startswith(f'layer{stage}.')
+        }
+        blocks.append(max(indices) + 1 if indices else 0)
+    bottleneck = any('.conv3.' in k for k in state)
+    key = (tuple(blocks), bottleneck)
+    if key not in DEPTHS:
+        raise ValueError(f'{path}: {blocks} blocks per stage '
+                         f'(bottleneck={bottleneck}) match no ResNet depth.')
+    return DEPTHS[key]
+
+
+def convert(state: Dict[str, torch.Tensor],
+            path: str,
+            num_classes: Optional[int] = None) -> Tuple[OrderedDict, int, int]:
+    """Rename to mmpretrain ``ImageClassifier`` keys and check them.
+
+    Args:
+        state (Dict[str, torch.Tensor]): A torchvision-named ResNet.
+        path (str): The file name, for messages.
+        num_classes (int, optional): Required rows of ``fc``. Defaults to
+            None (any).
+
+    Returns:
+        Tuple[OrderedDict, int, int]: The new state dict, the depth and the
+        number of classes.
+    """
+    from mmpretrain.models import ResNet
+
+    if 'fc.weight' not in state or 'fc.bias' not in state:
+        raise ValueError(f'{path}: fc.weight/fc.bias missing; a classifier '
+                         'checkpoint is required.')
+    rows = state['fc.weight'].shape[0]
+    if num_classes is not None and rows != num_classes:
+        raise ValueError(f'{path}: fc.weight has {rows} rows, but '
+                         f'--num-classes is {num_classes}.')
+    depth = infer_depth(state, path)
+    reference = ResNet(depth=depth, style='pytorch').state_dict()
+    backbone = {k: v for k, v in state.items() if not k.startswith('fc.')}
+    missing = [k for k in reference if k not in backbone]
+    extra = [k for k in backbone if k not in reference]
+    if missing or extra:
+        raise ValueError(f'{path}: ResNet-{depth} keys differ from '
+                         f'mmpretrain: missing {_list_keys(missing)}; '
+                         f'unexpected {_list_keys(extra)}.')
+    wrong = [
+        f'{k} {tuple(v.shape)} != {tuple(reference[k].shape)}'
+        for k, v in backbone.items() if v.shape != reference[k].shape
+    ]
+    in_channels = 512 if depth < 50 else 2048
+    if state['fc.weight'].shape[1:] != (in_channels, ):
+        wrong.append(f'fc.weight {tuple(state["fc.weight"].shape)}')
+    if wrong:
+        raise ValueError(f'{path}: shapes differ from mmpretrain ResNet-'
+                         f'{depth}: {_list_keys(wrong)}.')
+    converted = OrderedDict()
+    for key, value in state.items():
+        if key.startswith('fc.'):
+            converted[f'head.{key}'] = value
+        else:
+            converted[f'backbone.{key}'] = value
+    return converted, depth, rows
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Convert a torchvision-style ResNet or an official '
+        'SimMinMax (CODaN) BYOL checkpoint to an mmpretrain ImageClassifier '
+        'checkpoint.')
+    parser.add_argument('src', help='source checkpoint')
+    parser.add_argument('dst', help='output checkpoint (.pth)')
+    parser.add_argument(
+        '--num-classes',
+        type=int,
+        help='required number of fc rows, e.g. 10 for CODaN '
+        '(default: accept what the checkpoint has)')
+    parser.add_argument(
+        '--force', action='store_true', help='overwrite an existing dst')
+    parser.add_argument(
+        '--allow-pickle',
+        action='store_true',
+        help='fully unpickle src (runs code from the file; trusted files '
+        'only); needed only if it holds non-tensor objects')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Run the tool; see ``--help``."""
+    args = parse_args(argv)
+    if osp.abspath(args.src) == osp.abspath(args.dst):
+        raise ValueError('src and dst are the same file.')
+    if osp.exists(args.dst) and not args.force:
+        raise FileExistsError(f'{args.dst} exists; pass --force to '
+                              'overwrite it.')
+    checkpoint = load_source(args.src, args.allow_pickle)
+    state = get_state_dict(checkpoint, args.src)
+    layout, resnet = select_resnet(state, args.src)
+    converted, depth, num_classes = convert(resnet, args.src,
+                                            args.num_classes)
+    meta = dict(
+        converted_from=osp.basename(args.src),
+        source_layout=layout,
+        depth=depth,
+        num_classes=num_classes)
+    if 'epoch' in checkpoint and isinstance(checkpoint['epoch'], int):
+        meta['source_epoch'] = checkpoint['epoch']
+    if num_classes == len(CODAN_CLASSES):
+        meta['dataset_meta'] = dict(classes=list(CODAN_CLASSES))
+    dst_dir = osp.dirname(osp.abspath(args.dst))
+    os.makedirs(dst_dir, exist_ok=True)
+    torch.save(dict(state_dict=converted, meta=meta), args.dst)
+    dropped = len(state) - len(converted)
+    print(f'{args.src} ({layout}, ResNet-{depth}, {num_classes} classes): '
+          f'wrote {len(converted)} tensors to {args.dst}, dropped {dropped}.')
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        sys.exit(f'Error: {error}')
