@@ -73,3 +73,5 @@ train_cfg = dict(
     val_interval=5000)
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=5000))
 log_processor = dict(by_epoch=False)
+# BYOL's BatchNorm1d heads need at least 2 samples in every training batch.
+train_dataloader = dict(drop_last=True)

@@ -59,3 +59,5 @@ train_cfg = dict(
         dict(name='adapt', iters=adapt_iters)
     ],
     val_interval=8000)
+# BYOL's BatchNorm1d heads need at least 2 samples in every training batch.
+train_dataloader = dict(drop_last=True)

@@ -139,6 +139,9 @@ class MultiRoundTestLoop(TestLoop):
     def run_round(self, round_idx: int) -> List[BaseDataElement]:
         """Run one seeded pass over the test set.
 
+        :meth:`run` calls it once per round; a direct call needs the
+        ``before_test_epoch`` hooks to have run (e.g. after ``runner.test``).
+
         Args:
             round_idx (int): The round, from 0.
 

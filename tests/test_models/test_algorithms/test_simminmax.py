@@ -246,3 +246,14 @@ def test_seg_label_ignore_region_kept():
     sample = data['data_samples'][0]
     assert isinstance(sample.gt_sem_seg, PixelData)
     assert (sample.gt_sem_seg.data == 255).any()
+
+
+def test_video_exposure_is_constant_within_a_clip():
+    model = build('mmaction')
+    model.eval()
+    clip = torch.rand(2, 1, 3, 1, 16, 16).expand(-1, -1, -1, 4, -1, -1)
+    inputs = model.pixel_space.from_unit_rgb(clip.contiguous())
+    dark = model.darken_batch(inputs)
+    # identical frames stay identical: one level and one noise map per clip
+    torch.testing.assert_close(dark, dark[..., :1, :, :].expand_as(dark))
+    assert not torch.allclose(dark[0], dark[1])

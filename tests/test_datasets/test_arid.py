@@ -1,0 +1,366 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+"""ARID lists, ARIDVideoDataset, the NormalLight->ARID configs and the
+multi-round (official) test protocol, on tiny synthetic videos."""
+import copy
+from pathlib import Path
+from typing import Dict, List
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmaction.registry import MODELS
+from mmaction.utils import register_all_modules
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+
+import mmsimmm  # noqa: F401  (before mmaction.models)
+from mmsimmm.datasets import ARIDVideoDataset
+from mmsimmm.datasets.arid import (
+    ARID_CLASSES,
+    check_mapping_table,
+    load_arid_list,
+)
+from mmsimmm.engine.runner.multi_round_test_loop import MultiRoundTestLoop
+from mmsimmm.utils import allow_trusted_checkpoints
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = REPO_ROOT / 'configs' / 'mmaction'
+TRAIN_CONFIG = (CONFIG_DIR /
+                'i3d_k400-pretrained-r50_3xb16-16x2x1-10e_normallight-arid.py')
+MULTI_CLIP_CONFIG = CONFIG_DIR / 'i3d_r50_16x2x10-3crop_arid-split1-test.py'
+ROUNDS_CONFIG = CONFIG_DIR / 'i3d_r50_16x2x1-20rounds_arid-split1-test.py'
+# relative path -> label: ARID class folders (.avi) and a flat
+# NormalLight-style name (.mp4)
+FIXTURE_VIDEOS = {
+    'Drink/Drink_1_1.avi': 0,
+    'Jump/Jump_2_1.avi': 1,
+    'yt0AbCdEf_3_7.mp4': 4,
+}
+FOURCC = {'.avi': 'MJPG', '.mp4': 'mp4v'}
+
+
+def write_clip(path: Path, seed: int, frames: int = 16, width: int = 40,
+               height: int = 32, fps: float = 10.) -> None:
+    """Write a tiny random-colour clip with cv2.VideoWriter."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*FOURCC[path.suffix]), fps,
+        (width, height))
+    assert writer.isOpened()
+    rng = np.random.default_rng(seed)
+    for index in range(frames):
+        frame = np.full((height, width, 3), 10 * index, np.uint8)
+        frame += rng.integers(0, 60, (height, width, 3), dtype=np.uint8)
+        writer.write(frame)
+    writer.release()
+
+
+def write_list(path: Path, lines: List[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('\n'.join(lines) + '\n')
+    return path
+
+
+def official_lines(videos: Dict[str, int]) -> List[str]:
+    return [f'{i}\t{label}\t{rel}' for i, (rel, label) in
+            enumerate(videos.items())]
+
+
+@pytest.fixture(scope='module')
+def arid_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp('arid')
+    for seed, rel in enumerate(FIXTURE_VIDEOS):
+        write_clip(root / 'raw' / 'data' / rel, seed)
+    write_list(root / 'raw' / 'list_cvt' / 'ARID_split1_test.txt',
+               official_lines(FIXTURE_VIDEOS))
+    write_list(root / 'raw' / 'list_cvt' / 'mapping_table.txt',
+               [f'{i}\t{name}' for i, name in enumerate(ARID_CLASSES)])
+    return root
+
+
+def test_official_list_is_parsed(arid_root):
+    ann = arid_root / 'raw' / 'list_cvt' / 'ARID_split1_test.txt'
+    entries = load_arid_list(str(ann))
+    assert [(e.idx, e.label, e.path, e.line) for e in entries] == [
+        (0, 0, 'Drink/Drink_1_1.avi', 1), (1, 1, 'Jump/Jump_2_1.avi', 2),
+        (2, 4, 'yt0AbCdEf_3_7.mp4', 3)]
+    check_mapping_table(
+        str(arid_root / 'raw' / 'list_cvt' / 'mapping_table.txt'))
+
+    dataset = ARIDVideoDataset(
+        ann_file=str(ann),
+        pipeline=[],
+        data_prefix=dict(video=str(arid_root / 'raw' / 'data')),
+        mapping_table=str(arid_root / 'raw' / 'list_cvt' /
+                          'mapping_table.txt'))
+    assert dataset.metainfo['classes'] == ARID_CLASSES
+    assert [(Path(info['filename']).relative_to(arid_root / 'raw' /
+                                                'data').as_posix(),
+             info['label']) for info in dataset.load_data_list()
+            ] == list(FIXTURE_VIDEOS.items())
+
+
+@pytest.mark.parametrize(
+    'line, message',
+    [
+        ('1 0 Drink/Drink_1_1.avi', 'expected 3 tab-separated columns'),
+        ('1\t0\tDrink/Drink_1_1.avi\textra', 'found 4'),
+        ('1\tzero\tDrink/Drink_1_1.avi', "label 'zero' is not an integer"),
+        ('x\t0\tDrink/Drink_1_1.avi', "idx 'x' is not an integer"),
+        ('1\t11\tDrink/Drink_1_1.avi', 'label 11 is out of range'),
+        ('1\t-1\tDrink/Drink_1_1.avi', 'label -1 is out of range'),
+        ('1\t1\tDrink/Drink_1_1.avi', "class folder 'Drink' but label 1 is "
+         "'Jump'"),
+        ('1\t1\tdrink/Drink_1_1.avi', "class folder 'drink'"),
+        ('0\t1\tJump/Jump_2_1.avi', 'duplicate idx 0 (first used on line 1)'),
+        ('1\t1\tJump/Jump_2_1.mkv', "must end in one of ('.avi', '.mp4')"),
+        ('1\t1\t/abs/Jump_2_1.avi', 'must be relative'),
+    ])
+def test_bad_line_names_file_and_line(tmp_path, line, message):
+    ann = write_list(tmp_path / 'list.txt', ['0\t0\tDrink/Drink_1_1.avi',
+                                             line])
+    with pytest.raises(ValueError) as error:
+        load_arid_list(str(ann))
+    assert f'{ann}, line 2' in str(error.value)
+    assert message in str(error.value)
+
+
+def test_folder_check_only_for_class_folders(tmp_path):
+    # a non-class folder and a flat path are accepted for any label
+    ann = write_list(tmp_path / 'list.txt', [
+        '0\t3\tvideos/clip_a.mp4', '1\t10\tclip_b.AVI', '', '7\t5\tRun/x.avi'
+    ])
+    assert [(e.idx, e.label, e.line) for e in load_arid_list(str(ann))] == [
+        (0, 3, 1), (1, 10, 2), (7, 5, 4)]
+
+
+def test_empty_missing_and_mapping_errors(tmp_path, arid_root):
+    with pytest.raises(FileNotFoundError, match='nope.txt'):
+        load_arid_list(str(tmp_path / 'nope.txt'))
+    empty = write_list(tmp_path / 'empty.txt', [''])
+    with pytest.raises(ValueError, match='has no entries'):
+        load_arid_list(str(empty))
+
+    names = list(ARID_CLASSES)
+    names[3], names[4] = names[4], names[3]
+    swapped = write_list(tmp_path / 'mapping.txt',
+                         [f'{i}\t{n}' for i, n in enumerate(names)])
+    with pytest.raises(ValueError, match=r'mapping.txt, line 4: expected '
+                       r"'3' 'Pour'.*found '3\\tPush'"):
+        check_mapping_table(str(swapped))
+    short = write_list(tmp_path / 'short.txt',
+                       [f'{i}\t{n}' for i, n in enumerate(ARID_CLASSES[:5])])
+    with pytest.raises(ValueError, match='lists 5 classes, expected 11'):
+        check_mapping_table(str(short))
+
+    ann = write_list(tmp_path / 'list.txt', [
+        '0\t0\tDrink/Drink_1_1.avi', '1\t2\tPick/missing.avi'])
+    with pytest.raises(FileNotFoundError,
+                       match=r'(?s)1 listed video\(s\) not found.*line 2: .*'
+                       'Pick/missing.avi'):
+        ARIDVideoDataset(
+            ann_file=str(ann),
+            pipeline=[],
+            data_prefix=dict(video=str(arid_root / 'raw' / 'data')))
+    with pytest.raises(ValueError, match='multi_class'):
+        ARIDVideoDataset(ann_file=str(ann), pipeline=[], multi_class=True)
+
+
+# ---------------------------------------------------------------------------
+# configs: tiny CPU train / test runs
+# ---------------------------------------------------------------------------
+TINY_TRANSFORMS = dict(
+    SampleFrames=dict(clip_len=8, frame_interval=1),
+    RandomRescale=dict(scale_range=(48, 56)),
+    RandomCrop=dict(size=48),
+    Resize=dict(scale=(56, 56)),
+    CenterCrop=dict(crop_size=48),
+    ThreeCrop=dict(crop_size=48))
+
+
+def tiny(cfg: Config, arid_root: Path, work_dir: Path) -> Config:
+    """Shrink a config to the fixture: 8x1 clips of 48x48, batch 2, CPU,
+    and the I3D R50 backbone to a quarter of its width.
+
+    8 frames is the shortest clip for which I3D's temporal strides (conv1,
+    maxpool, pool2) leave one frame; 48 pixels leave layer4 a 2x2 map, so
+    the last training batch of one clip still has BN statistics. The
+    fixture videos are 40x32 (w x h).
+    """
+    cfg = copy.deepcopy(cfg)
+    # the i3d_r50 layout at 1/4 width (conv3d is slow on CPU)
+    cfg.model.backbone.base_channels = 16
+    cfg.model.cls_head.in_channels = 512
+    cfg.work_dir = str(work_dir)
+    cfg.load_from = None
+    cfg.default_hooks.logger.interval = 1
+    cfg.randomness = dict(seed=0)
+    ann = str(arid_root / 'raw' / 'list_cvt' / 'ARID_split1_test.txt')
+    videos = str(arid_root / 'raw' / 'data')
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg[name]
+        loader.update(batch_size=2, num_workers=0, persistent_workers=False)
+        loader.dataset.update(ann_file=ann, data_prefix=dict(video=videos))
+        for transform in loader.dataset.pipeline:
+            transform.update(TINY_TRANSFORMS.get(transform.type, {}))
+            if transform.type == 'Resize' and transform.get('keep_ratio',
+                                                            True):
+                transform.scale = (-1, 48)  # short side, for ThreeCrop
+    return cfg
+
+
+def test_baseline_config_trains_and_validates(arid_root, tmp_path):
+    cfg = Config.fromfile(TRAIN_CONFIG)
+    # the config states the recipe of method.md 5.4
+    assert cfg.model.cls_head.num_classes == 11
+    assert cfg.train_dataloader.dataset.data_prefix.video == (
+        'data/NormalLight/raw/data')
+    assert cfg.val_dataloader.dataset.ann_file == (
+        'data/ARID/raw/list_cvt/ARID_split1_test.txt')
+    np.testing.assert_allclose(
+        np.array(cfg.model.data_preprocessor.mean) / 255,
+        [0.43216, 0.394666, 0.37645], atol=1e-6)
+    np.testing.assert_allclose(
+        np.array(cfg.model.data_preprocessor.std) / 255,
+        [0.22803, 0.22145, 0.216989], atol=1e-6)
+    assert cfg.optim_wrapper.optimizer == dict(
+        type='SGD', lr=1e-3, momentum=0.9, weight_decay=1e-4, nesterov=True)
+
+    cfg = tiny(cfg, arid_root, tmp_path)
+    cfg.train_cfg.max_epochs = 1  # 3 videos, batch 2: 2 iterations
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 2
+    # the 100-iteration half-lr warm-up is active
+    lr = runner.optim_wrapper.get_lr()['lr'][0]
+    assert lr == pytest.approx(0.5e-3)
+    assert (tmp_path / 'epoch_1.pth').is_file()
+
+
+@pytest.fixture(scope='module')
+def checkpoint(arid_root, tmp_path_factory) -> str:
+    """A randomly initialised model saved as a checkpoint."""
+    register_all_modules(init_default_scope=False)
+    torch.manual_seed(0)
+    cfg = tiny(Config.fromfile(TRAIN_CONFIG), arid_root, Path('unused'))
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        model = MODELS.build(cfg.model)
+    path = tmp_path_factory.mktemp('ckpt') / 'random.pth'
+    torch.save(dict(state_dict=model.state_dict()), path)
+    return str(path)
+
+
+def test_multi_clip_protocol(arid_root, tmp_path, checkpoint):
+    allow_trusted_checkpoints()
+    cfg = tiny(Config.fromfile(MULTI_CLIP_CONFIG), arid_root, tmp_path)
+    assert cfg.test_dataloader.dataset.pipeline[1].num_clips == 10
+    cfg.load_from = checkpoint
+    metrics = Runner.from_cfg(cfg).test()
+    print('mmaction2 10-clip x 3-crop protocol:', metrics)
+    assert set(metrics) >= {'acc/top1', 'acc/top5'}
+    assert 0 <= metrics['acc/top1'] <= metrics['acc/top5'] <= 1
+
+
+def rounds_runner(arid_root, work_dir, checkpoint, num_rounds=2,
+                  seed=3) -> Runner:
+    allow_trusted_checkpoints()
+    cfg = tiny(Config.fromfile(ROUNDS_CONFIG), arid_root, work_dir)
+    assert cfg.test_cfg.num_rounds == 20  # the official protocol
+    cfg.test_cfg.update(num_rounds=num_rounds, seed=seed)
+    pack = cfg.test_dataloader.dataset.pipeline[-1]
+    pack.meta_keys = tuple(pack.meta_keys) + ('frame_inds', )
+    cfg.load_from = checkpoint
+    return Runner.from_cfg(cfg)
+
+
+def test_multi_round_protocol_averages_random_rounds(
+        arid_root, tmp_path, checkpoint):
+    runner = rounds_runner(arid_root, tmp_path, checkpoint)
+    loop = runner.test_loop
+    evaluated = []  # what the evaluator receives
+    process = loop.evaluator.process
+
+    def record(data_samples, data_batch=None):
+        evaluated.extend(data_samples)
+        process(data_samples, data_batch)
+
+    loop.evaluator.process = record
+    metrics = runner.test()
+    print('official 2-round protocol:', metrics)
+    assert set(metrics) >= {'acc/top1', 'acc/top5'}
+    assert isinstance(loop, MultiRoundTestLoop) and loop.num_rounds == 2
+
+    # rounds draw different random clips; a round is reproducible
+    first, second = loop.run_round(0), loop.run_round(1)
+    assert [s.metainfo['sample_idx'] for s in first] == [0, 1, 2]
+    frames = [[tuple(s.metainfo['frame_inds']) for s in out]
+              for out in (first, second, loop.run_round(0))]
+    assert frames[0] != frames[1] and frames[0] == frames[2]
+    starts = {f[0] for f in frames[0] + frames[1]}
+    assert len(starts) > 1 and max(starts) <= 16 - 8
+
+    # the metric is the accuracy of the per-video mean of the softmax
+    scores = (torch.stack([s.pred_score for s in first]) +
+              torch.stack([s.pred_score for s in second])) / 2
+    torch.testing.assert_close(scores.sum(1), torch.ones(3))
+    assert [s.metainfo['sample_idx'] for s in evaluated] == [0, 1, 2]
+    torch.testing.assert_close(
+        torch.stack([s.pred_score for s in evaluated]), scores)
+    assert [int(s.pred_label) for s in evaluated] == scores.argmax(1).tolist()
+    labels = torch.tensor(list(FIXTURE_VIDEOS.values()))
+    top1 = (scores.argmax(1) == labels).float().mean().item()
+    top5 = (scores.topk(5, dim=1).indices == labels[:, None]).any(1)
+    assert metrics['acc/top1'] == pytest.approx(top1, abs=1e-4)
+    assert metrics['acc/top5'] == pytest.approx(
+        top5.float().mean().item(), abs=1e-4)
+
+
+def test_multi_round_needs_sample_idx(arid_root, tmp_path, checkpoint):
+    runner = rounds_runner(arid_root, tmp_path, checkpoint, num_rounds=1)
+    pack = runner.test_loop.dataloader.dataset.pipeline.transforms[-1]
+    pack.meta_keys = ('img_shape', )
+    with pytest.raises(KeyError, match='sample_idx'):
+        runner.test()
+
+
+SIMMM_CONFIG = CONFIG_DIR.parent / 'simmm_i3d_r50_arid.py'
+
+
+def test_simmm_config_trains_then_plain_test_scores(arid_root, tmp_path):
+    """1 darken + 1 adapt iteration of configs/simmm_i3d_r50_arid.py, then
+    the plain 20-round test config scores the saved checkpoint."""
+    allow_trusted_checkpoints()
+    cfg = Config.fromfile(SIMMM_CONFIG)
+    assert cfg.model.type == 'mmsimmm.SimMinMax'
+    assert cfg.model.adapt_exposure_range == (0.0, 0.2)
+    simmm = cfg.model
+    cfg.model = cfg.model.task_model  # shrink the task model like `tiny`
+    cfg = tiny(cfg, arid_root, tmp_path)
+    simmm.task_model = cfg.model
+    simmm.byol.projector.in_channels = 512
+    simmm.darkener = dict(type='mmsimmm.DarkeningModule', num_features=8)
+    cfg.model = simmm
+    cfg.train_cfg.stages = [
+        dict(name='darken', iters=1),
+        dict(name='adapt', iters=1)
+    ]
+    cfg.train_cfg.val_interval = 1
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.train_loop.stage_history == ['darken', 'adapt']
+    ckpt = tmp_path / 'iter_2.pth'
+    assert ckpt.is_file()
+
+    test_cfg = tiny(Config.fromfile(ROUNDS_CONFIG), arid_root,
+                    tmp_path / 'test')
+    test_cfg.test_cfg.num_rounds = 2
+    test_cfg.load_from = str(ckpt)
+    test_runner = Runner.from_cfg(test_cfg)
+    metrics = test_runner.test()
+    print('SimMinMax I3D, official protocol (2 rounds):', metrics)
+    assert set(metrics) >= {'acc/top1', 'acc/top5'}
+    # every task key of the plain model was in the SimMinMax checkpoint
+    state = torch.load(ckpt, weights_only=False)['state_dict']
+    assert set(test_runner.model.state_dict()) <= set(state)

@@ -1,0 +1,343 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+"""Write a darkened copy of every video of a folder with a trained darkener.
+
+This is the offline darkening of the official action-recognition code
+(``darken_video.py``, docs method.md 4.1 and 5.4). For every video:
+
+* one exposure level ``E ~ U(low, high)`` (``--exposure-range``, default
+  0 0.2) and one exposure-noise map (pixel + patch noise, sigma
+  ``--noise-std`` 0.025, patch ratio ``--patch-ratio`` 16) are drawn at the
+  native frame size and used for EVERY frame (temporally constant);
+* each frame (RGB in [0, 1]) goes through the darkener, is clamped to
+  [0, 1], quantised to 8 bit and re-encoded with the same name, frame rate,
+  size and frame count: XVID for ``.avi``, mp4v for ``.mp4``.
+
+The random draws of a video depend only on ``--seed`` and its relative
+path, so a resumed run gives the same result. Outputs are written to a
+hidden temporary file (``.tmp-<name>``) and renamed when complete; existing
+outputs are skipped, so an interrupted run can simply be restarted.
+Videos that cannot be read are reported at the end and skipped; the exit
+code is then 1.
+
+Example::
+
+    python tools/darken_video.py data/NormalLight/raw/data \\
+        data/NormalLight/raw/data_darken --checkpoint work_dirs/d/iter_5000.pth
+"""
+import argparse
+import hashlib
+import logging
+import os
+import os.path as osp
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+from mmengine.logging import print_log
+from mmengine.utils import ProgressBar
+
+from mmsimmm.apis import load_darkener
+from mmsimmm.models.darkeners import (
+    DarkeningModule,
+    exposure_noise_map,
+    sample_exposure,
+    validate_exposure_range,
+)
+
+FOURCC = {'.avi': 'XVID', '.mp4': 'mp4v'}
+TEMP_PREFIX = '.tmp-'
+
+
+class VideoError(RuntimeError):
+    """A video that cannot be read, or whose copy came out wrong."""
+
+
+class VideoResult(NamedTuple):
+    """What happened to one video."""
+    frames: int
+    exposure: float
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Darken every .avi/.mp4 video below SRC with a trained '
+        'darkening module and write copies with the same relative paths '
+        'below DST (resumable).')
+    parser.add_argument('src', help='folder of day videos (searched '
+                        'recursively)')
+    parser.add_argument('dst', help='output folder (must not lie in src)')
+    parser.add_argument(
+        '--checkpoint',
+        required=True,
+        help='darkener checkpoint, or "none" for an UNTRAINED default '
+        'DarkeningModule (only for trying the tool)')
+    parser.add_argument(
+        '--exposure-range',
+        type=float,
+        nargs=2,
+        default=(0.0, 0.2),
+        metavar=('LOW', 'HIGH'),
+        help='exposure level range, one level per video (default 0 0.2)')
+    parser.add_argument(
+        '--noise-std',
+        type=float,
+        default=0.025,
+        help='sigma of the pixel and the patch exposure noise')
+    parser.add_argument(
+        '--patch-ratio',
+        type=int,
+        default=16,
+        help='patch noise is drawn at (H/ratio, W/ratio) and upsampled')
+    parser.add_argument('--seed', type=int, default=0, help='random seed')
+    parser.add_argument('--device', default='cpu', help='torch device')
+    parser.add_argument(
+        '--batch-frames',
+        type=int,
+        default=16,
+        help='frames darkened per forward pass')
+    return parser.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Raise on bad arguments before any work starts."""
+    if not osp.isdir(args.src):
+        raise FileNotFoundError(f'source folder not found: {args.src}')
+    src = osp.realpath(args.src)
+    dst = osp.realpath(args.dst)
+    if dst == src or dst.startswith(src + os.sep):
+        raise ValueError(f'dst {args.dst} must not be (inside) src '
+                         f'{args.src}')
+    args.exposure_range = validate_exposure_range(args.exposure_range,
+                                                  '--exposure-range')
+    if args.batch_frames < 1:
+        raise ValueError(f'--batch-frames must be >= 1, got '
+                         f'{args.batch_frames}')
+    if args.patch_ratio < 1 or args.noise_std < 0:
+        raise ValueError('--patch-ratio must be >= 1 and --noise-std >= 0')
+
+
+def find_videos(root: str) -> List[str]:
+    """List videos below ``root`` as sorted relative POSIX paths.
+
+    Args:
+        root (str): The folder to search recursively.
+
+    Returns:
+        List[str]: Paths of ``.avi``/``.mp4`` files (case-insensitive),
+        leaving out this tool's temporary files.
+    """
+    videos = []
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if name.startswith(TEMP_PREFIX):
+                continue
+            if osp.splitext(name)[1].lower() in FOURCC:
+                rel = osp.relpath(osp.join(folder, name), root)
+                videos.append(rel.replace(os.sep, '/'))
+    return sorted(videos)
+
+
+def video_seed(seed: int, rel_path: str) -> int:
+    """Seed of one video, from the global seed and its relative path."""
+    digest = hashlib.sha256(f'{seed}:{rel_path}'.encode()).digest()
+    return int.from_bytes(digest[:8], 'little') & (2**63 - 1)
+
+
+def build_darkener(checkpoint: str, device: str) -> torch.nn.Module:
+    """Load the darkener in eval mode (``'none'``: untrained default).
+
+    Args:
+        checkpoint (str): Checkpoint path or ``'none'``.
+        device (str): Torch device.
+
+    Returns:
+        torch.nn.Module: ``darkener(img, exposure) -> img``.
+    """
+    if checkpoint.lower() == 'none':
+        print_log(
+            '--checkpoint none: using an UNTRAINED DarkeningModule; the '
+            'output is not a meaningful night rendering.',
+            logger='current',
+            level=logging.WARNING)
+        return DarkeningModule().to(device).eval()
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'darkener checkpoint not found: '
+                                f'{checkpoint}')
+    return load_darkener(checkpoint, device=device).eval()
+
+
+def make_exposure_map(level: float, size: Tuple[int, int],
+                      generator: torch.Generator, noise_std: float,
+                      patch_ratio: int) -> torch.Tensor:
+    """Exposure level plus pixel and patch noise, shape ``(1, 1, H, W)``.
+
+    Args:
+        level (float): The video's exposure level.
+        size (Tuple[int, int]): Frame ``(H, W)``.
+        generator (torch.Generator): The video's random generator.
+        noise_std (float): Sigma of both noise parts.
+        patch_ratio (int): Down-scale factor of the patch noise.
+
+    Returns:
+        torch.Tensor: The exposure map on the CPU.
+    """
+    return exposure_noise_map(
+        torch.tensor([level]),
+        size,
+        pixel_std=noise_std,
+        patch_std=noise_std,
+        patch_ratio=patch_ratio,
+        generator=generator)
+
+
+@torch.no_grad()
+def darken_frames(darkener: torch.nn.Module, frames: List[np.ndarray],
+                  exposure_map: torch.Tensor) -> np.ndarray:
+    """Darken BGR uint8 frames with one exposure map.
+
+    Args:
+        darkener (torch.nn.Module): The darkening module.
+        frames (List[np.ndarray]): ``(H, W, 3)`` BGR uint8 frames.
+        exposure_map (torch.Tensor): ``(1, 1, H, W)`` on the model device.
+
+    Returns:
+        np.ndarray: ``(N, H, W, 3)`` BGR uint8 frames.
+    """
+    rgb = np.stack(frames)[..., ::-1].copy()
+    img = torch.from_numpy(rgb).to(exposure_map.device)
+    img = img.permute(0, 3, 1, 2).float().div_(255)
+    out = darkener(img, exposure_map.expand(len(frames), -1, -1, -1))
+    out = out.clamp(0, 1).mul(255).round().to(torch.uint8)
+    return out.permute(0, 2, 3, 1).cpu().numpy()[..., ::-1]
+
+
+def _count_frames(path: str) -> int:
+    capture = cv2.VideoCapture(path)
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    return count
+
+
+def darken_video(src: str, dst: str, darkener: torch.nn.Module,
+                 args: argparse.Namespace, seed: int) -> VideoResult:
+    """Write a darkened copy of one video via a temporary file.
+
+    Args:
+        src (str): Source video.
+        dst (str): Output path (same container as ``src``).
+        darkener (torch.nn.Module): The darkening module.
+        args (argparse.Namespace): Tool options.
+        seed (int): The video's seed.
+
+    Returns:
+        VideoResult: Frames written and the exposure level used.
+
+    Raises:
+        VideoError: If ``src`` cannot be read or the copy is incomplete.
+    """
+    capture = cv2.VideoCapture(src)
+    if not capture.isOpened():
+        raise VideoError('cannot be opened')
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    ok, frame = capture.read()
+    if not ok:
+        capture.release()
+        raise VideoError('has no readable frame')
+    if not fps > 0:
+        capture.release()
+        raise VideoError(f'has no frame rate ({fps})')
+    height, width = frame.shape[:2]
+    generator = torch.Generator().manual_seed(seed)
+    level = float(
+        sample_exposure(1, args.exposure_range, generator=generator))
+    exposure_map = make_exposure_map(level, (height, width), generator,
+                                     args.noise_std, args.patch_ratio)
+    exposure_map = exposure_map.to(args.device)
+
+    os.makedirs(osp.dirname(dst) or '.', exist_ok=True)
+    temp = osp.join(osp.dirname(dst), TEMP_PREFIX + osp.basename(dst))
+    fourcc = cv2.VideoWriter_fourcc(*FOURCC[osp.splitext(dst)[1].lower()])
+    writer = cv2.VideoWriter(temp, fourcc, fps, (width, height))
+    if not writer.isOpened():
+        capture.release()
+        raise RuntimeError(f'OpenCV cannot write {temp} (codec '
+                           f'{FOURCC[osp.splitext(dst)[1].lower()]})')
+    written = 0
+    try:
+        try:
+            for batch in _frame_batches(capture, frame, args.batch_frames):
+                for out in darken_frames(darkener, batch, exposure_map):
+                    writer.write(np.ascontiguousarray(out))
+                written += len(batch)
+        finally:
+            capture.release()
+            writer.release()
+        found = _count_frames(temp)
+        if found != written:
+            raise VideoError(f'the copy has {found} frames, {written} '
+                             'were written')
+        os.replace(temp, dst)
+    finally:
+        if osp.exists(temp):
+            os.remove(temp)
+    return VideoResult(written, level)
+
+
+def _frame_batches(capture: cv2.VideoCapture, first: np.ndarray,
+                   batch_frames: int) -> Iterator[List[np.ndarray]]:
+    """Yield the frames of a video in batches, starting with ``first``."""
+    height, width = first.shape[:2]
+    batch, index = [first], 1
+    while True:
+        if len(batch) == batch_frames:
+            yield batch
+            batch = []
+        ok, frame = capture.read()
+        if not ok:
+            break
+        if frame.shape[:2] != (height, width):
+            raise VideoError(f'frame {index} is {frame.shape[1]}x'
+                             f'{frame.shape[0]}, not {width}x{height}')
+        batch.append(frame)
+        index += 1
+    if batch:
+        yield batch
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    check_args(args)
+    videos = find_videos(args.src)
+    if not videos:
+        raise FileNotFoundError(f'no .avi/.mp4 videos found below {args.src}')
+    darkener = build_darkener(args.checkpoint, args.device)
+
+    done: Dict[str, VideoResult] = {}
+    skipped: List[str] = []
+    failed: Dict[str, str] = {}
+    progress = ProgressBar(len(videos))
+    for rel in videos:
+        dst = osp.join(args.dst, rel)
+        if osp.isfile(dst):  # outputs appear only when complete
+            skipped.append(rel)
+        else:
+            try:
+                done[rel] = darken_video(
+                    osp.join(args.src, rel), dst, darkener, args,
+                    video_seed(args.seed, rel))
+            except VideoError as error:
+                failed[rel] = str(error)
+        progress.update()
+
+    frames = sum(result.frames for result in done.values())
+    print(f'\nDarkened {len(done)} video(s) ({frames} frames), skipped '
+          f'{len(skipped)} existing, failed {len(failed)}; output in '
+          f'{args.dst}')
+    for rel, reason in failed.items():
+        print(f'  FAILED {osp.join(args.src, rel)}: {reason}')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
