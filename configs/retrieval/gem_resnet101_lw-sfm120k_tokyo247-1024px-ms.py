@@ -1,0 +1,19 @@
+# Test a GeM ResNet-101 on Tokyo 24/7 (247tokyo1k) the official way: max
+# side 1024, scales (1, 1/sqrt(2), 1/2) and learned whitening estimated on
+# the retrieval-SfM-120k whitening pairs. Learn the whitening first:
+#
+#   python tools/analysis_tools/learn_whitening.py \
+#       configs/retrieval/gem_resnet101_1xb5-5e_sfm120k-362px.py CKPT \
+#       --out data/cirtorch/whitening/gem_resnet101_sfm120k_lw_ms.pth
+#   python tools/test.py \
+#       configs/retrieval/gem_resnet101_lw-sfm120k_tokyo247-1024px-ms.py CKPT
+#
+# Official cirtorch checkpoints and whitening files: convert them with
+# tools/model_converters/cirtorch_gem_to_mmsimmm.py (--whitening).
+_base_ = ['./gem_resnet101_1xb5-5e_sfm120k-362px.py']
+
+whitening_file = 'data/cirtorch/whitening/gem_resnet101_sfm120k_lw_ms.pth'
+model = dict(
+    # the test checkpoint supplies the weights
+    backbone=dict(init_cfg=None),
+    post_whitening=whitening_file)
