@@ -142,6 +142,11 @@ class SimMinMax(BaseModel):
         channel_order (str): Colour order of the preprocessed inputs,
             ``'auto'``, ``'rgb'`` or ``'bgr'`` (see :class:`PixelSpace`).
             Defaults to 'auto'.
+        data_preprocessor (dict, optional): The task model's data
+            preprocessor when ``task_model`` has none. MMEngine's Runner
+            passes a config's top-level ``data_preprocessor`` here (as
+            mmpretrain configs define it); SimMinMax shares the task
+            model's preprocessor. Defaults to None.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -163,8 +168,13 @@ class SimMinMax(BaseModel):
                  adapt_similarity: str = 'byol',
                  view_augment: Optional[dict] = None,
                  channel_order: str = 'auto',
+                 data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if isinstance(task_model, dict):
+            task_model = dict(task_model)
+            if data_preprocessor is not None:
+                # upstream configs keep it at the top level of the config
+                task_model.setdefault('data_preprocessor', data_preprocessor)
             task_model = MODELS.build(task_model)
         super().__init__(
             data_preprocessor=task_model.data_preprocessor,

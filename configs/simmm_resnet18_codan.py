@@ -1,0 +1,133 @@
+# Similarity Min-Max on CODaN (day -> night classification), ResNet-18.
+#
+# Inherits the day-only baseline (data, test protocol, runtime) and swaps in
+# SimMinMax. One run trains the darkening module D (stage 1), then adapts
+# the classifier (stage 2), and tests on test_day + test_night, reporting
+# `day/accuracy/top1` and `night/accuracy/top1`.
+#
+# Recipe of the official classification code (1 GPU):
+# * darkening: 15 epochs at batch 16 on CODaN `train` (10,000 images).
+#   Both stages share ONE train dataloader with the adaptation batch size
+#   32, so the stage is expressed as the same number of images:
+#   15 * 10000 / 32 = 4687 iterations (150,000 images); the milestones at
+#   epochs 5 and 10 become iterations 1562 and 3125 of the stage. Adam(lr
+#   1e-4, wd 1e-4), gradient-norm clip 0.1 on D, exposure U(0, 0.5),
+#   similarity on the layer4 map of the frozen day model fed raw [0, 1]
+#   RGB (not ImageNet-normalised), down-scale weight 5.
+#   The official stage sees the whole 224x224 image (Resize(224)); here it
+#   sees the adaptation crops (RandomResizedCrop(224, 0.5-1) + flip).
+# * adaptation: 90 epochs of 312 iterations (batch 32, drop_last) = 28080
+#   iterations; Adam(lr 1e-3, wd 1e-5), MultiStepLR x0.1 at epochs 30 and
+#   60; CE on the day AND the darkened view; BYOL 0.05 per direction (= 0.1
+#   x mean of the two directions), projector 512->128->128, predictor
+#   128->128->128, EMA momentum 0.01 (m = 0.99); D darkens with U(0, 0.2)
+#   plus pixel + patch (r = 16) exposure noise of std 0.025; colour jitter
+#   (0.3, 0.3, 0.3, hue 0.3) on both views with ONE factor set per batch
+#   per branch. The jitter runs inside the model, so the train pipeline has
+#   none (the baseline's has none either): the day view is jittered once.
+#   The official code darkens a second, independent crop of the image;
+#   here the day crop itself is darkened.
+# * selection: validation on `val` (500 day images) every adaptation epoch,
+#   keeping the best `accuracy/top1`. The official code selects on
+#   `test_day`; test_night is never used for selection.
+#
+# Multi-GPU: the iteration counts assume 32 images per iteration; with N
+# GPUs pass `--cfg-options train_dataloader.batch_size=<32 / N>`.
+_base_ = [
+    './mmpretrain/resnet18_1xb32_codan.py',
+    './_base_/simmm_default.py',
+]
+
+codan_train_images = 10000
+batch_size = 32
+# darkening: 15 official epochs at batch 16 = 150,000 images
+darken_iters = 15 * codan_train_images // batch_size  # 4687
+darken_milestones = [
+    5 * codan_train_images // batch_size,  # 1562
+    10 * codan_train_images // batch_size,  # 3125
+]
+# adaptation: 90 epochs at batch 32 with drop_last
+adapt_epoch_iters = codan_train_images // batch_size  # 312
+adapt_iters = 90 * adapt_epoch_iters  # 28080
+
+# The daytime classifier: a checkpoint of
+# configs/mmpretrain/resnet18_1xb32_codan.py, or the official CODaN
+# baseline converted with
+#   python tools/model_converters/codan_resnet_to_mmpretrain.py \
+#       <official baseline .pt> checkpoints/resnet18_codan_day.pth \
+#       --num-classes 10
+load_from = 'checkpoints/resnet18_codan_day.pth'
+
+model = dict(
+    _delete_=True,
+    type='mmsimmm.SimMinMax',
+    # the top-level `data_preprocessor` (ImageNet mean/std, BGR->RGB) of the
+    # mmpretrain config reaches the task model through SimMinMax
+    task_model=_base_.model,
+    darkener=_base_.simmm_darkener,
+    darken_losses=_base_.simmm_darken_losses,  # down-scale weight 5
+    darken_features=dict(modules=['backbone']),  # layer4 map
+    darken_exposure_range=_base_.simmm_darken_exposure_range,
+    darken_normalize_features=False,  # F sees raw [0, 1] RGB
+    adapt_exposure_range=_base_.simmm_adapt_exposure_range,
+    exposure_noise=_base_.simmm_exposure_noise,
+    task_loss_weights=dict(day=1.0, dark=1.0),
+    byol=dict(
+        features=dict(modules=['neck']),  # pooled 512-d feature
+        projector=dict(
+            type='mmsimmm.BYOLMLP',
+            in_channels=512,
+            hidden_channels=128,
+            out_channels=128),
+        predictor=dict(
+            type='mmsimmm.BYOLMLP',
+            in_channels=128,
+            hidden_channels=128,
+            out_channels=128),
+        loss_weight=0.05,
+        momentum=0.01),
+    view_augment=dict(
+        type='mmsimmm.BatchColorJitter',
+        brightness=0.3,
+        contrast=0.3,
+        saturation=0.3,
+        hue=0.3,
+        per_sample=False))
+optim_wrapper = dict(
+    _delete_=True,
+    constructor='mmsimmm.SimMinMaxOptimWrapperConstructor',
+    darkener=_base_.simmm_darkener_optim_wrapper,
+    task=dict(
+        type='OptimWrapper',
+        optimizer=dict(type='Adam', lr=1e-3, weight_decay=1e-5)))
+
+# Milestones count from the start of each stage (SimMinMaxLoop shifts them).
+param_scheduler = dict(
+    _delete_=True,
+    darkener=[
+        dict(
+            type='MultiStepLR',
+            by_epoch=False,
+            milestones=darken_milestones,
+            gamma=0.1)
+    ],
+    task=[
+        dict(
+            type='MultiStepLR',
+            by_epoch=False,
+            milestones=[30 * adapt_epoch_iters, 60 * adapt_epoch_iters],
+            gamma=0.1)
+    ])
+
+train_cfg = dict(
+    _delete_=True,
+    type='mmsimmm.SimMinMaxLoop',
+    stages=[
+        dict(name='darken', iters=darken_iters),
+        dict(name='adapt', iters=adapt_iters)
+    ],
+    val_interval=adapt_epoch_iters)  # validation runs in `adapt` only
+
+default_hooks = dict(
+    checkpoint=dict(by_epoch=False, interval=10 * adapt_epoch_iters))
+log_processor = dict(by_epoch=False)
