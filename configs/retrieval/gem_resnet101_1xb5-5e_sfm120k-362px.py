@@ -21,12 +21,9 @@
 # with the learned GeM p; the learned whitening is added by
 # gem_resnet101_lw-sfm120k_tokyo247-1024px-ms.py.
 default_scope = 'mmsimmm'
-custom_imports = dict(
-    imports=[
-        'mmsimmm.evaluation.retrieval_map',
-        'mmsimmm.engine.hooks.tuple_mining_hook',
-    ],
-    allow_failed_imports=False)
+# `mmsimmm.X` types import mmsimmm on first use (registry `locations`), so
+# no custom_imports: this config can be inherited next to
+# configs/_base_/simmm_default.py without a duplicate-key clash.
 
 data_root = 'data/cirtorch/'
 

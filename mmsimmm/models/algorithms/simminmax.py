@@ -4,6 +4,7 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.dist import get_dist_info
 from mmengine.logging import MessageHub
 from mmengine.model import BaseModel, ExponentialMovingAverage
 
@@ -39,6 +40,15 @@ def _frames(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(-1, *x.shape[-3:])
 
 
+def _device_of(inputs) -> torch.device:
+    """Device of a tensor or of the first tensor in nested lists."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs.device
+    if isinstance(inputs, (list, tuple)) and inputs:
+        return _device_of(inputs[0])
+    raise TypeError(f'cannot find a tensor in inputs of type {type(inputs)}')
+
+
 def _weighted(losses: Dict[str, torch.Tensor], weight: float,
               prefix: str) -> Dict[str, torch.Tensor]:
     """Prefix the keys of a loss dict and scale every ``loss`` entry."""
@@ -66,7 +76,10 @@ class SimMinMax(BaseModel):
       updates); the darkening module D is trained to *minimise* the cosine
       similarity of the task features of day images and their darkened
       versions, under the exposure, colour-constancy, curve-TV and
-      down-scale regularisers.
+      down-scale regularisers. Task models whose training batches are not
+      one image tensor (e.g. retrieval tuples of images of any size) offer
+      ``darken_stage_images(inputs, data_samples, generator)``, which
+      returns the normalised (N, 3, H, W) images this stage darkens.
     - ``'adapt'``: D is frozen; each batch is darkened on the fly in pixel
       space (un-normalise with the task data preprocessor's mean/std,
       darken with a noisy exposure map, re-normalise) and the task model is
@@ -282,8 +295,11 @@ class SimMinMax(BaseModel):
             if rest.startswith('task_model.'):
                 state_dict[prefix + rest[len('task_model.'):]] = \
                     state_dict.pop(key)
-            elif rest.startswith('data_preprocessor.'):
-                state_dict.pop(key)  # shared with the task model
+            elif rest.startswith(('data_preprocessor.',
+                                  'darken_feature_model.')):
+                # shared with the task model / a frozen pretrained model
+                # that `init_weights` loads again
+                state_dict.pop(key)
         return state_dict
 
     @staticmethod
@@ -352,7 +368,7 @@ class SimMinMax(BaseModel):
         """Losses of the current stage, with ``darken.``/``task.``/``byol.``
         prefixes."""
         if self.stage == 'darken':
-            return self.darken_loss(inputs)
+            return self.darken_loss(inputs, data_samples)
         if self.stage == 'adapt':
             return self.adapt_loss(inputs, data_samples)
         raise RuntimeError(
@@ -379,11 +395,26 @@ class SimMinMax(BaseModel):
 
     def _sample_levels(self, inputs: torch.Tensor, exposure_range,
                        generator) -> torch.Tensor:
-        # one level per image, or per clip for video inputs
-        shape = inputs.shape[:-3] if inputs.dim() == 4 else inputs.shape[:-4]
+        """Levels of the GLOBAL batch: one per image (or clip) of every rank.
+
+        MMEngine's samplers deal sample ``i`` of a global batch to rank
+        ``i % world_size``; each rank draws for the global batch and keeps
+        its share (:meth:`_rank_share`), so a sample gets the level it gets
+        in a one-process run with the whole batch and ranks do not repeat
+        each other's draws.
+        """
+        shape = list(
+            inputs.shape[:-3] if inputs.dim() == 4 else inputs.shape[:-4])
+        shape[0] *= get_dist_info()[1]
         return sample_exposure(
             tuple(shape), exposure_range, device=inputs.device,
             generator=generator)
+
+    @staticmethod
+    def _rank_share(values: torch.Tensor) -> torch.Tensor:
+        """This rank's rows of a global-batch draw (see _sample_levels)."""
+        rank, world_size = get_dist_info()
+        return values[rank::world_size]
 
     def _features(self, recorder: FeatureRecorder, model: nn.Module,
                   images: torch.Tensor) -> List[torch.Tensor]:
@@ -391,8 +422,16 @@ class SimMinMax(BaseModel):
             return recorder.run(lambda: model(images))
         return recorder.run(lambda: model(images, mode='tensor'))
 
-    def darken_loss(self, inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def darken_loss(self,
+                    inputs: torch.Tensor,
+                    data_samples: Optional[list] = None
+                    ) -> Dict[str, torch.Tensor]:
         """Darkening stage: D minimises the day/dark feature similarity."""
+        if hasattr(self.task_model, 'darken_stage_images'):
+            # e.g. retrieval tuples -> a stack of fixed-size crops
+            inputs = self.task_model.darken_stage_images(
+                inputs, data_samples,
+                generator=self._generator(torch.device('cpu'), stream=3))
         rgb = self.pixel_space.to_unit_rgb(inputs).clamp(
             0, self.darken_max_value)
         if self.darken_input_size is not None:
@@ -405,8 +444,8 @@ class SimMinMax(BaseModel):
                 mode='bilinear',
                 align_corners=False)
         generator = self._generator(rgb.device)
-        levels = self._sample_levels(rgb, self.darken_exposure_range,
-                                     generator)
+        levels = self._rank_share(
+            self._sample_levels(rgb, self.darken_exposure_range, generator))
         dark, curve_map, down_scale_map = self.darkener(
             rgb, levels, return_maps=True)
 
@@ -464,7 +503,7 @@ class SimMinMax(BaseModel):
             exposure = exposure_noise_map(
                 levels, rgb.shape[-2:], generator=generator,
                 **self.exposure_noise)
-        dark = self.darkener(rgb, exposure).clamp(0, 1)
+        dark = self.darkener(rgb, self._rank_share(exposure)).clamp(0, 1)
         return self.pixel_space.from_unit_rgb(dark)
 
     def _augment(self, inputs: torch.Tensor, stream: int) -> torch.Tensor:
@@ -482,7 +521,7 @@ class SimMinMax(BaseModel):
     def adapt_loss(self, inputs: torch.Tensor,
                    data_samples: Optional[list]) -> Dict[str, torch.Tensor]:
         """Adaptation stage: task loss on day and dark views + similarity."""
-        generator = self._generator(inputs.device)
+        generator = self._generator(_device_of(inputs))
         if self.adapt_similarity == 'task':
             return _weighted(
                 self.task_model.loss_with_extra_positive(
@@ -511,7 +550,7 @@ class SimMinMax(BaseModel):
     def _byol_loss(self, online: Dict[str, List[torch.Tensor]],
                    day: torch.Tensor, dark: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            self.byol_target.update_parameters(self._online_network())
+            self._update_target()
             target = {
                 view: self._target_embeddings(images)
                 for view, images in (('day', day), ('dark', dark))
@@ -522,6 +561,35 @@ class SimMinMax(BaseModel):
             total = total + sum(self.byol_loss(p, z)
                                 for p, z in pairs) / len(pairs)
         return self.byol_loss_weight * total
+
+    @torch.no_grad()
+    def _update_target(self) -> None:
+        """EMA update of the BYOL target, fused and without host syncs.
+
+        Same result as MMEngine's ``byol_target.update_parameters(online)``
+        (interval 1): the first update copies the online weights, later
+        ones do ``avg.lerp_(online, momentum)``, buffers are copied. The
+        first update is picked by a tensor weight (1 while ``steps`` is 0;
+        lerp with weight 1 returns the online value exactly) instead of
+        reading ``steps`` on the host, which waits for the device every
+        iteration, and all tensors go through single foreach calls.
+        """
+        target = self.byol_target
+        online = self._online_network()
+        source = dict(online.named_parameters())
+        names = [
+            name for name, param in target.module.named_parameters()
+            if param.is_floating_point()
+        ]
+        averaged = dict(target.module.named_parameters())
+        weight = torch.where(target.steps == 0, 1.0, target.momentum).to(
+            averaged[names[0]].dtype)
+        torch._foreach_lerp_([averaged[name] for name in names],
+                             [source[name].detach() for name in names],
+                             weight)
+        torch._foreach_copy_(
+            list(target.module.buffers()), list(online.buffers()))
+        target.steps.add_(1)
 
     def _target_embeddings(self, images: torch.Tensor) -> List[torch.Tensor]:
         target = self.byol_target.module

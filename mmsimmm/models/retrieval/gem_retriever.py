@@ -12,7 +12,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmsimmm.models.necks.gem_pooling import l2_normalize
 from mmsimmm.registry import MODELS
 
-from .contrastive_loss import POSITIVE, check_tuple_labels
+from .contrastive_loss import NEGATIVE, POSITIVE, check_tuple_labels
 from .whitening import apply_whitening, load_whitening
 
 ImageBatch = Union[torch.Tensor, Sequence[torch.Tensor]]
@@ -92,6 +92,11 @@ class GeMRetriever(BaseModel):
             without it). Defaults to None.
         post_whitening_dims (int, optional): Output dimensions kept after
             the learned whitening. Defaults to None (all).
+        darken_short_side (int): Shorter side of the images that
+            :meth:`darken_stage_images` gives SimMinMax's darkening stage.
+            Defaults to 256 (official VPR darkening).
+        darken_crop_size (int): Side of their random square crop.
+            Defaults to 224.
         data_preprocessor (dict, optional): Defaults to
             ``mmsimmm.RetrievalDataPreprocessor`` (ImageNet mean/std).
         init_cfg (dict, optional): Initialisation config. Defaults to None.
@@ -106,6 +111,8 @@ class GeMRetriever(BaseModel):
                  test_scales: Sequence[float] = (1.0, ),
                  post_whitening: Optional[str] = None,
                  post_whitening_dims: Optional[int] = None,
+                 darken_short_side: int = 256,
+                 darken_crop_size: int = 224,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -127,6 +134,12 @@ class GeMRetriever(BaseModel):
         self.post_whitening = post_whitening
         self.post_whitening_dims = post_whitening_dims
         self._lw: Optional[Dict[str, torch.Tensor]] = None
+        if not 0 < darken_crop_size <= darken_short_side:
+            raise ValueError(
+                f'darken_crop_size ({darken_crop_size}) must be in (0, '
+                f'darken_short_side ({darken_short_side})]')
+        self.darken_short_side = darken_short_side
+        self.darken_crop_size = darken_crop_size
 
     # ------------------------------------------------------------ features
     def _descriptors(self, images: torch.Tensor) -> torch.Tensor:
@@ -321,6 +334,59 @@ class GeMRetriever(BaseModel):
             dict[str, torch.Tensor]: ``loss_contrastive``.
         """
         return self.loss_with_extra_positive(inputs, data_samples, None)
+
+    def darken_stage_images(
+            self,
+            inputs: Sequence[Sequence[torch.Tensor]],
+            data_samples: Sequence[DataSample],
+            generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Stack the tuples' non-negative images for SimMinMax's D stage.
+
+        :class:`~mmsimmm.models.algorithms.SimMinMax` trains the darkening
+        module on a stacked image batch; training tuples hold images of
+        different sizes. This takes the query and the positives of every
+        tuple (negatives are left out: they are mined to resemble the
+        query), resizes each so that its shorter side is
+        ``darken_short_side`` (bilinear, antialiased) and takes a random
+        ``darken_crop_size`` square, like the official ``Resize(256) +
+        RandomCrop(224)`` of the VPR darkening stage. Resizing and cropping
+        commute with the per-channel normalisation, so normalised images go
+        in and come out.
+
+        Args:
+            inputs: Position-major normalised images (see class doc).
+            data_samples (Sequence[DataSample]): With ``tuple_labels``.
+            generator (torch.Generator, optional): CPU generator of the
+                crop offsets. Defaults to None (the global RNG).
+
+        Returns:
+            torch.Tensor: Normalised images (N, 3, C, C) with C =
+            ``darken_crop_size``, tuple by tuple, each in tuple order.
+        """
+        short_side, crop_size = self.darken_short_side, self.darken_crop_size
+        tuples, labels = self._split_tuples(inputs, data_samples)
+        crops = []
+        for images, lab in zip(tuples, labels):
+            for img, label in zip(images, lab):
+                if label == NEGATIVE:
+                    continue
+                height, width = img.shape[-2:]
+                scale = short_side / min(height, width)
+                size = (max(short_side, int(height * scale)),
+                        max(short_side, int(width * scale)))
+                img = F.interpolate(
+                    img[None].float(),
+                    size=size,
+                    mode='bilinear',
+                    align_corners=False,
+                    antialias=True)[0]
+                top, left = (int(
+                    torch.randint(
+                        0, extent - crop_size + 1, (1, ),
+                        generator=generator)) for extent in size)
+                crops.append(img[:, top:top + crop_size,
+                                 left:left + crop_size])
+        return torch.stack(crops)
 
     def predict(
             self,
