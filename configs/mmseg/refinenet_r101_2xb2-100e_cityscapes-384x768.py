@@ -25,9 +25,9 @@ _base_ = [
     'mmseg::_base_/datasets/cityscapes.py',
     'mmseg::_base_/default_runtime.py',
 ]
-custom_imports = dict(
-    imports=['mmsimmm.models', 'mmsimmm.datasets', 'mmpretrain.datasets'],
-    allow_failed_imports=False)
+# `mmsimmm.X` / `mmpretrain.X` types import their packages on first use
+# (registry `locations`), so no custom_imports: this config can be inherited
+# next to configs/_base_/simmm_default.py without a duplicate-key clash.
 default_scope = 'mmseg'
 
 data_root = 'data/cityscapes/'

@@ -1,0 +1,337 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+"""Peak memory and step time of a SimMinMax ``adapt`` step against a plain
+supervised step of the same segmentation model, on the CPU.
+
+The ``adapt`` step darkens the batch on the fly with the frozen darkener,
+runs the task model on the day and the dark view (BYOL features recorded)
+and the EMA target on both views; the supervised step is one ordinary
+``train_step`` of the bare task model with the same optimizer, batch and
+crop. Every measurement runs in a fresh process: one warm-up step, then the
+kernel's peak-RSS counter (``VmHWM``) is reset through
+``/proc/self/clear_refs`` and ``--steps`` measured steps follow. Reported
+per mode (medians over ``--repeats`` processes): the peak RSS, the RSS
+before the measured steps, their difference (the memory the step itself
+needs) and the step time. Linux only.
+
+Example (ResNet-101 RefineNet at half the training crop)::
+
+    python tools/analysis_tools/seg_memory.py \\
+        configs/simmm_refinenet_darkzurich.py \\
+        --depth 101 --crop 192 384 --batch 2 --repeats 3
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+MODES = ('supervised', 'adapt')
+RESULT_TAG = 'SEG_MEMORY_RESULT '
+# output channels of ResNet layer1..layer4
+LEVEL_CHANNELS = {
+    18: (64, 128, 256, 512),
+    34: (64, 128, 256, 512),
+    50: (256, 512, 1024, 2048),
+    101: (256, 512, 1024, 2048),
+    152: (256, 512, 1024, 2048),
+}
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv (list[str], optional): Arguments. Defaults to None
+            (``sys.argv[1:]``).
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(
+        description='Peak RSS and step time of a SimMinMax adapt step vs a '
+        'supervised step of the same segmentation model (CPU).')
+    parser.add_argument('config', help='a SimMinMax segmentation config')
+    parser.add_argument(
+        '--depth',
+        type=int,
+        choices=sorted(LEVEL_CHANNELS),
+        help='ResNet depth of the stand-in model (the head and BYOL '
+        'projector widths follow); default: the config\'s')
+    parser.add_argument(
+        '--crop',
+        type=int,
+        nargs=2,
+        default=(384, 768),
+        metavar=('H', 'W'),
+        help='crop size of the synthetic batch (default: 384 768)')
+    parser.add_argument(
+        '--batch', type=int, default=2, help='images per step (default: 2)')
+    parser.add_argument(
+        '--steps',
+        type=int,
+        default=2,
+        help='measured steps after the warm-up step (default: 2)')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=3,
+        help='fresh processes per mode; medians are reported (default: 3)')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=1,
+        help='torch CPU threads per process (default: 1)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        metavar='KEY=VALUE',
+        help='override config settings, e.g. '
+        'model.task_model.backbone.depth=50 (applied before --depth)')
+    parser.add_argument(
+        '--out', help='also write the summary as JSON to this file')
+    parser.add_argument(
+        '--worker',
+        choices=MODES,
+        help='internal: measure one mode in this process and print it')
+    args = parser.parse_args(argv)
+    for option in args.cfg_options:
+        if '=' not in option:
+            parser.error(f'--cfg-options needs KEY=VALUE, got {option!r}')
+    if args.batch < 2:
+        parser.error('--batch must be >= 2 (the BYOL heads use BatchNorm1d)')
+    for name in ('steps', 'repeats', 'threads'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name} must be >= 1')
+    if min(args.crop) < 32:
+        parser.error(f'--crop must be at least 32x32, got {args.crop}')
+    return args
+
+
+# ------------------------------------------------------------ one process
+def read_status_kb(field: str) -> int:
+    """A ``/proc/self/status`` field in kB, e.g. ``VmHWM`` (peak RSS)."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise KeyError(f'{field} is not in /proc/self/status')
+
+
+def reset_peak_rss() -> None:
+    """Reset ``VmHWM`` to the current RSS (Linux >= 4.0)."""
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
+
+
+def load_simmm_config(path: str,
+                      depth: Optional[int],
+                      crop: Sequence[int],
+                      cfg_options: Sequence[str] = ()):
+    """Read a SimMinMax config; optionally swap in another ResNet depth.
+
+    Args:
+        path (str): The config file.
+        depth (int, optional): ResNet depth replacing the config's; the
+            head and BYOL projector input widths follow.
+        crop (Sequence[int]): (H, W) the data preprocessor pads to.
+        cfg_options (Sequence[str]): ``KEY=VALUE`` overrides, merged
+            first. Defaults to ().
+
+    Returns:
+        Config: The config.
+    """
+    from mmengine.config import Config, DictAction
+
+    import mmsimmm  # noqa: F401  (compat patches, registries)
+
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file {path!r} does not exist')
+    cfg = Config.fromfile(path)
+    cfg.merge_from_dict({
+        key: DictAction._parse_iterable(value)
+        for key, value in (option.split('=', 1) for option in cfg_options)
+    })
+    model = cfg.get('model', {})
+    if model.get('type') != 'mmsimmm.SimMinMax' or 'byol' not in model:
+        raise ValueError(f'{path}: model must be an mmsimmm.SimMinMax with '
+                         f'`byol`, got type {model.get("type")!r}')
+    task = model.task_model
+    task.backbone.init_cfg = None  # random weights, nothing downloaded
+    task.data_preprocessor.size = tuple(crop)
+    if depth is not None:
+        task.backbone.depth = depth
+        task.decode_head.in_channels = LEVEL_CHANNELS[depth]
+        model.byol.projector.in_channels = list(LEVEL_CHANNELS[depth])
+    return cfg
+
+
+def synthetic_batch(batch: int, crop: Sequence[int],
+                    num_classes: int) -> dict:
+    """Random uint8 images and labels (with 255 = ignore) of ``crop``."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    height, width = crop
+    inputs, samples = [], []
+    for _ in range(batch):
+        inputs.append(torch.randint(0, 256, (3, height, width),
+                                    dtype=torch.uint8))
+        label = torch.randint(0, num_classes, (1, height, width))
+        label[..., :width // 8] = 255
+        sample = SegDataSample(
+            metainfo=dict(img_shape=(height, width),
+                          ori_shape=(height, width)))
+        sample.gt_sem_seg = PixelData(data=label)
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def build_step(cfg, mode: str):
+    """The model and the optim wrapper one training step of ``mode`` uses.
+
+    The weights keep their construction-time random values (the values do
+    not matter for memory and time).
+
+    Returns:
+        tuple: ``(model, optim_wrapper)``.
+    """
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from mmsimmm.engine.optimizers import SimMinMaxOptimWrapperConstructor
+
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    if mode == 'supervised':
+        model = MODELS.build(cfg.model.task_model)
+        return model, build_optim_wrapper(model, cfg.optim_wrapper.task)
+    model = MODELS.build(cfg.model)
+    model.set_stage('adapt')
+    optim_cfg = {
+        name: cfg.optim_wrapper[name]
+        for name in SimMinMaxOptimWrapperConstructor.NAMES
+    }
+    return model, SimMinMaxOptimWrapperConstructor(optim_cfg)(model)['task']
+
+
+def measure(args: argparse.Namespace) -> Dict[str, float]:
+    """Measure one mode (``args.worker``) in this process.
+
+    Returns:
+        dict: ``peak_rss_mb``, ``rss_before_mb``, ``step_mb`` (peak minus
+        the RSS before the measured steps) and ``step_s`` (median).
+    """
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    cfg = load_simmm_config(args.config, args.depth, args.crop,
+                            args.cfg_options)
+    model, optim_wrapper = build_step(cfg, args.worker)
+    model.train()
+    num_classes = cfg.model.task_model.decode_head.num_classes
+    batch = synthetic_batch(args.batch, args.crop, num_classes)
+
+    model.train_step(batch, optim_wrapper)  # warm-up: optimizer state etc.
+    rss_before = read_status_kb('VmRSS')
+    reset_peak_rss()
+    times = []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        model.train_step(batch, optim_wrapper)
+        times.append(time.perf_counter() - start)
+    peak = read_status_kb('VmHWM')
+    return dict(
+        peak_rss_mb=peak / 1024,
+        rss_before_mb=rss_before / 1024,
+        step_mb=(peak - rss_before) / 1024,
+        step_s=statistics.median(times))
+
+
+# ------------------------------------------------------------ driver
+def spawn(args: argparse.Namespace, mode: str) -> Dict[str, float]:
+    """Run :func:`measure` for ``mode`` in a fresh Python process."""
+    command = [
+        sys.executable,
+        osp.abspath(__file__), args.config, '--worker', mode, '--crop',
+        *map(str, args.crop), '--batch',
+        str(args.batch), '--steps',
+        str(args.steps), '--threads',
+        str(args.threads)
+    ]
+    if args.depth is not None:
+        command += ['--depth', str(args.depth)]
+    if args.cfg_options:
+        command += ['--cfg-options', *args.cfg_options]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_TAG):
+            return json.loads(line[len(RESULT_TAG):])
+    raise RuntimeError(f'{mode} measurement failed (exit code '
+                       f'{proc.returncode}):\n{proc.stderr[-3000:]}')
+
+
+def summarize(runs: Dict[str, List[Dict[str, float]]]) -> dict:
+    """Medians per mode and the adapt / supervised ratios."""
+    medians = {
+        mode: {
+            key: statistics.median(run[key] for run in results)
+            for key in results[0]
+        }
+        for mode, results in runs.items()
+    }
+    adapt, plain = medians['adapt'], medians['supervised']
+    ratios = {
+        key: adapt[key] / plain[key]
+        for key in ('peak_rss_mb', 'step_mb', 'step_s')
+    }
+    return dict(runs=runs, medians=medians, ratios=ratios)
+
+
+def main(argv: Optional[List[str]] = None) -> Optional[dict]:
+    """Measure both modes (or one, with ``--worker``) and print the result.
+
+    Args:
+        argv (list[str], optional): Arguments. Defaults to None
+            (``sys.argv[1:]``).
+
+    Returns:
+        dict, optional: The summary (None for ``--worker``).
+    """
+    args = parse_args(argv)
+    if args.worker is not None:
+        print(RESULT_TAG + json.dumps(measure(args)), flush=True)
+        return None
+    runs = {mode: [] for mode in MODES}
+    for _ in range(args.repeats):
+        for mode in MODES:  # interleaved: load changes hit both modes
+            runs[mode].append(spawn(args, mode))
+    summary = summarize(runs)
+    summary['setup'] = dict(
+        config=args.config,
+        depth=args.depth,
+        crop=list(args.crop),
+        batch=args.batch,
+        steps=args.steps,
+        repeats=args.repeats,
+        threads=args.threads,
+        cfg_options=list(args.cfg_options))
+    for mode, values in summary['medians'].items():
+        print(f'{mode:>10}: ' + '  '.join(f'{key} {value:.2f}'
+                                          for key, value in values.items()))
+    print('adapt / supervised: ' + '  '.join(
+        f'{key} x{value:.2f}' for key, value in summary['ratios'].items()))
+    if args.out is not None:
+        with open(args.out, 'w') as f:
+            json.dump(summary, f, indent=2)
+    return summary
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
