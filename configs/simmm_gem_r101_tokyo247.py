@@ -144,6 +144,7 @@ custom_hooks = [
 ]
 
 default_hooks = dict(
-    checkpoint=dict(by_epoch=False, interval=epoch_iters),
+    checkpoint=dict(
+        type='mmsimmm.AtomicCheckpointHook',by_epoch=False, interval=epoch_iters),
     logger=dict(interval=100))
 log_processor = dict(by_epoch=False)

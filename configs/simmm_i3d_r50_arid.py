@@ -96,6 +96,7 @@ train_cfg = dict(
 
 default_hooks = dict(
     checkpoint=dict(
+        type='mmsimmm.AtomicCheckpointHook',
         by_epoch=False,
         interval=55,
         max_keep_ckpts=3,

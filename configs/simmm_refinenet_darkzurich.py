@@ -174,3 +174,5 @@ train_cfg = dict(
         dict(name='adapt', iters=adapt_iters)
     ],
     val_interval=iters_per_epoch)
+# checkpoints are written atomically (tmp file + rename)
+default_hooks = dict(checkpoint=dict(type='mmsimmm.AtomicCheckpointHook'))

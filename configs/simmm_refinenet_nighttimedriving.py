@@ -35,3 +35,5 @@ val_dataloader = dict(
             seg_map_path='gtCoarse_daytime_trainvaltest/test/night'),
         pipeline=_base_.test_pipeline))
 test_dataloader = val_dataloader
+# checkpoints are written atomically (tmp file + rename)
+default_hooks = dict(checkpoint=dict(type='mmsimmm.AtomicCheckpointHook'))

@@ -129,5 +129,6 @@ train_cfg = dict(
     val_interval=adapt_epoch_iters)  # validation runs in `adapt` only
 
 default_hooks = dict(
-    checkpoint=dict(by_epoch=False, interval=10 * adapt_epoch_iters))
+    checkpoint=dict(
+        type='mmsimmm.AtomicCheckpointHook',by_epoch=False, interval=10 * adapt_epoch_iters))
 log_processor = dict(by_epoch=False)

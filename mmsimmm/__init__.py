@@ -4,7 +4,7 @@ import mmengine
 import torch
 from mmengine.utils import digit_version
 
-from .utils.compat import patch_mmaction_drn
+from .utils.compat import patch_mmaction_drn, patch_mmengine_mim_lookup
 from .version import __version__, version_info
 
 MMENGINE_MIN, MMENGINE_MAX = '0.10.0', '1.0.0'
@@ -34,5 +34,6 @@ def check_versions() -> None:
 
 check_versions()
 patch_mmaction_drn()
+patch_mmengine_mim_lookup()
 
 __all__ = ['__version__', 'version_info', 'check_versions']

@@ -47,3 +47,18 @@ simmm_darken_losses = dict(
 simmm_darken_exposure_range = (0.0, 0.5)
 simmm_adapt_exposure_range = (0.0, 0.2)
 simmm_exposure_noise = dict(pixel_std=0.025, patch_std=0.025, patch_ratio=16)
+
+# Darkened training samples + curve/down-scale maps logged to the visualizer
+# backends every `interval` iterations (`simmm_visualization = None` turns it
+# off). A new key, not `custom_hooks`, which many task configs define.
+simmm_visualization = dict(interval=500)
+
+# Hooks every SimMinMax run gets (registered by SimMinMaxLoop; a new key for
+# the same reason): stop on NaN/Inf in a loss, in D's output or in the
+# gradients, and never save a non-finite model (`action='skip'` skips the
+# step instead); refuse a `load_from`/resume checkpoint that fits fewer than
+# 90 % of the task model's weights.
+simmm_custom_hooks = [
+    dict(type='mmsimmm.NumericalSafetyHook', action='raise'),
+    dict(type='mmsimmm.CheckpointMatchHook', min_ratio=0.9),
+]

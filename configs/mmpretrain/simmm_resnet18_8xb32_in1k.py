@@ -56,7 +56,8 @@ train_cfg = dict(
         dict(name='adapt', iters=adapt_iters)
     ],
     val_interval=5000)
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=5000))
+default_hooks = dict(checkpoint=dict(
+        type='mmsimmm.AtomicCheckpointHook',by_epoch=False, interval=5000))
 log_processor = dict(by_epoch=False)
 # BYOL's BatchNorm1d heads need at least 2 samples in every training batch.
 train_dataloader = dict(drop_last=True)

@@ -61,3 +61,5 @@ train_cfg = dict(
     val_interval=8000)
 # BYOL's BatchNorm1d heads need at least 2 samples in every training batch.
 train_dataloader = dict(drop_last=True)
+# checkpoints are written atomically (tmp file + rename)
+default_hooks = dict(checkpoint=dict(type='mmsimmm.AtomicCheckpointHook'))

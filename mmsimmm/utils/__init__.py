@@ -1,4 +1,18 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
+from .checkpoint_check import (
+                               KeyMatch,
+                               check_checkpoint_keys,
+                               match_checkpoint_keys,
+)
 from .compat import allow_trusted_checkpoints, patch_mmaction_drn
+from .dist import (
+                               CPUDistributedDataParallel,
+                               is_cpu_only,
+                               setup_cpu_distributed,
+)
 
-__all__ = ['allow_trusted_checkpoints', 'patch_mmaction_drn']
+__all__ = [
+    'KeyMatch', 'check_checkpoint_keys', 'match_checkpoint_keys',
+    'allow_trusted_checkpoints', 'patch_mmaction_drn',
+    'CPUDistributedDataParallel', 'is_cpu_only', 'setup_cpu_distributed'
+]

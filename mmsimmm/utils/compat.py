@@ -17,11 +17,25 @@
    behaviour every OpenMMLab toolkit was written for) through torch's own
    switch ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``. Only load checkpoints you
    trust: a full pickle can run code.
+
+3. MMEngine 0.10.7 resolves ``_base_ = 'pkg::cfg.py'`` only for packages in
+   its hard-coded ``MODULE2PACKAGE`` table (OpenMMLab's own), and looks for
+   ``<dist location>/<package>/.mim``. With a PEP 660 editable install
+   (``pip install -e .`` with current pip/setuptools) the dist location is
+   ``site-packages`` while the code stays in the repository, so that folder
+   does not exist. :func:`patch_mmengine_mim_lookup` adds ``mmsimmm`` to the
+   table and, only where MMEngine's answer is a missing folder, falls back
+   to the imported package's own folder. It takes effect once mmsimmm is
+   imported (``tools/train.py`` and ``tools/test.py`` import it before they
+   parse a config).
 """
+import functools
 import importlib.util
 import os
+import os.path as osp
 import sys
 import types
+from typing import Callable
 
 _DRN_MODULES = ('mmaction.models.localizers.drn',
                 'mmaction.models.localizers.drn.drn')
@@ -76,3 +90,52 @@ def allow_trusted_checkpoints() -> None:
     Called by mmsimmm's ``tools/train.py`` and ``tools/test.py``.
     """
     os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+
+
+def _package_dir(package: str) -> str:
+    """Return the folder of an importable regular package, or ''."""
+    try:
+        spec = importlib.util.find_spec(package.replace('-', '_'))
+    except (ImportError, ValueError):
+        return ''
+    if spec is None or spec.origin is None:
+        return ''
+    return osp.dirname(spec.origin)
+
+
+def _with_editable_fallback(lookup: Callable[[str], str]) -> Callable:
+    """Wrap MMEngine's ``get_installed_path`` with the editable fallback."""
+
+    @functools.wraps(lookup)
+    def get_installed_path(package: str) -> str:
+        path = lookup(package)
+        if osp.isdir(path):
+            return path
+        return _package_dir(package) or path
+
+    get_installed_path._mmsimmm_patched = True
+    return get_installed_path
+
+
+def patch_mmengine_mim_lookup() -> bool:
+    """Make ``_base_ = 'mmsimmm::...'`` resolve, editable installs included.
+
+    Returns:
+        bool: True if the patch was applied now, False if it already was.
+    """
+    import mmengine.config.config as config_module
+    import mmengine.config.utils as config_utils
+    import mmengine.utils as utils_module
+    import mmengine.utils.package_utils as package_utils
+
+    config_utils.MODULE2PACKAGE.setdefault('mmsimmm', 'mmsimmm')
+    original = package_utils.get_installed_path
+    if getattr(original, '_mmsimmm_patched', False):
+        return False
+    patched = _with_editable_fallback(original)
+    for module in (package_utils, utils_module, config_module):
+        module.get_installed_path = patched
+    hub = sys.modules.get('mmengine.hub.hub')
+    if hub is not None:
+        hub.get_installed_path = patched
+    return True

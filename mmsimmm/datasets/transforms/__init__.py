@@ -1,1 +1,16 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
+from .low_light import (
+    LowLightDegradation,
+    LowLightParams,
+    LowLightRanges,
+    degrade_frames,
+    degrade_low_light,
+    sample_low_light_params,
+)
+from .safe_loading import LoadImageFromFileSafe
+
+__all__ = [
+    'LoadImageFromFileSafe',
+    'LowLightDegradation', 'LowLightParams', 'LowLightRanges',
+    'degrade_frames', 'degrade_low_light', 'sample_low_light_params'
+]

@@ -1,4 +1,19 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
+from .atomic_checkpoint import (
+                                AtomicCheckpointHook,
+                                AtomicLocalBackend,
+                                atomic_write,
+)
+from .checkpoint_match_hook import CheckpointMatchHook
+from .darken_visualization_hook import (
+                                DarkenVisualizationHook,
+                                register_darken_visualization,
+)
+from .numerical_safety_hook import NumericalSafetyHook
 from .tuple_mining_hook import TupleMiningHook
 
-__all__ = ['TupleMiningHook']
+__all__ = [
+    'AtomicCheckpointHook', 'AtomicLocalBackend', 'CheckpointMatchHook',
+    'DarkenVisualizationHook', 'NumericalSafetyHook', 'TupleMiningHook',
+    'atomic_write', 'register_darken_visualization'
+]

@@ -8,10 +8,14 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import IterBasedTrainLoop
 from torch.utils.data import DataLoader
 
-from mmsimmm.registry import LOOPS
+from mmsimmm.registry import HOOKS, LOOPS
+
+from ..hooks.darken_visualization_hook import register_darken_visualization
 
 # The optimizer (sub-wrapper of the OptimWrapperDict) each stage steps.
 DEFAULT_STAGE_OPTIMIZERS = dict(darken='darkener', adapt='task')
+# MessageHub runtime info (saved in checkpoints) holding the stage schedule.
+SCHEDULE_INFO = 'simminmax_schedule'
 
 
 @LOOPS.register_module()
@@ -32,6 +36,9 @@ class SimMinMaxLoop(IterBasedTrainLoop):
     ``train_step`` (one DDP forward per backward) with only that stage's
     sub-wrapper of the ``OptimWrapperDict``. Validation runs only in
     ``adapt`` stages (the task model does not change while D trains).
+
+    The schedule is saved in the checkpoints (MessageHub runtime info
+    ``simminmax_schedule``): resuming one under other stages is refused.
 
     Parameter schedulers given per optimizer (``param_scheduler =
     dict(darkener=[...], task=[...])``) are stage-relative: their ``begin``
@@ -86,6 +93,11 @@ class SimMinMaxLoop(IterBasedTrainLoop):
             dynamic_intervals=dynamic_intervals)
         self.current_stage: Optional[str] = None
         self.stage_history: List[str] = []
+        self._register_simmm_hooks(runner)
+        # Built before a resume loads the checkpoint's MessageHub state; an
+        # earlier runner of this process with the same experiment name
+        # (a timestamp) shares the hub, so drop its schedule.
+        runner.message_hub.pop_info(SCHEDULE_INFO)
 
     # ------------------------------------------------------------------
     # validation of the schedule (before anything runs)
@@ -184,6 +196,25 @@ class SimMinMaxLoop(IterBasedTrainLoop):
                              'after the end of its stage')
         return scheduler
 
+    @staticmethod
+    def _register_simmm_hooks(runner) -> None:
+        """Register the hooks of ``simmm_custom_hooks`` and
+        ``simmm_visualization`` (configs/_base_/simmm_default.py).
+
+        They are new top-level keys because ``custom_hooks`` is defined by
+        many upstream configs and MMEngine refuses a key that two ``_base_``
+        files define. A hook type already registered is not added twice.
+        """
+        cfg = runner.cfg if runner.cfg is not None else {}
+        for hook_cfg in cfg.get('simmm_custom_hooks') or []:
+            hook_type = HOOKS.get(hook_cfg['type'])
+            if any(type(hook) is hook_type for hook in runner.hooks):
+                continue
+            hook_cfg = copy.deepcopy(hook_cfg)
+            priority = hook_cfg.pop('priority', 'NORMAL')
+            runner.register_hook(hook_cfg, priority=priority)
+        register_darken_visualization(runner)
+
     # ------------------------------------------------------------------
     # running
     def stage_at(self, iteration: int) -> dict:
@@ -212,8 +243,35 @@ class SimMinMaxLoop(IterBasedTrainLoop):
         self.runner.logger.info(
             f"SimMinMax stage '{stage['name']}' from iteration {self._iter}")
 
+    def _schedule(self) -> str:
+        stages = ', '.join(
+            f"{stage['name']} x {stage['iters']}" + (
+                '' if stage['optim_wrapper'] == DEFAULT_STAGE_OPTIMIZERS[
+                    stage['name']] else f" ({stage['optim_wrapper']})")
+            for stage in self.stages)
+        return stages if self.cycles == 1 else (
+            f'[{stages}] x {self.cycles} cycles')
+
+    def _check_resumed_schedule(self) -> None:
+        """Refuse to resume a checkpoint trained under other stages.
+
+        The stage windows decide the stage of every iteration and the
+        windows of the parameter schedulers, whose resumed states would
+        silently keep the old ones.
+        """
+        hub = self.runner.message_hub
+        schedule, saved = self._schedule(), hub.get_info(SCHEDULE_INFO)
+        if saved is not None and saved != schedule:
+            raise ValueError(
+                f'the resumed checkpoint was trained with the stages '
+                f'"{saved}", but train_cfg now says "{schedule}". Resume '
+                'with the original stages, or start a new run from its '
+                'weights with load_from (without resume).')
+        hub.update_info(SCHEDULE_INFO, schedule)
+
     def run(self) -> None:
         """Run all stages; validate only in ``adapt`` stages."""
+        self._check_resumed_schedule()
         self.runner.call_hook('before_train')
         self.runner.call_hook('before_train_epoch')
         self.model.sampling_seed = self.runner.seed

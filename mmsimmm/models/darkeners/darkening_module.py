@@ -22,6 +22,36 @@ NUM_CONVS = 8
 # The longest path has 8 3x3 convolutions, so a tile whose border is 8
 # pixels away from the part it keeps computes that part exactly.
 TILE_HALO = NUM_CONVS
+_DIRECT_ONEDNN = (hasattr(torch, 'mkldnn_convolution')
+                  and torch.backends.mkldnn.is_available())
+
+
+def pointwise_conv(x: Tensor,
+                   weight: Tensor,
+                   bias: Optional[Tensor] = None,
+                   inference: bool = False) -> Tensor:
+    """1x1 convolution; calls oneDNN directly for CPU inference.
+
+    PyTorch routes single-threaded CPU 1x1 convs of batches below 16
+    through a slow fallback that makes NCHW copies of channels_last
+    inputs; without autograd, float32 channels_last CPU inputs go straight
+    to oneDNN (same kernel as the multi-threaded case).
+
+    Args:
+        x (Tensor): Input ``(N, C, H, W)``.
+        weight (Tensor): Conv weight ``(C_out, C, 1, 1)``.
+        bias (Tensor, optional): Conv bias. Defaults to None.
+        inference (bool): No autograd is recorded. Defaults to False.
+
+    Returns:
+        Tensor: ``(N, C_out, H, W)``.
+    """
+    if (inference and _DIRECT_ONEDNN and x.device.type == 'cpu'
+            and x.dtype == weight.dtype == torch.float32
+            and x.is_contiguous(memory_format=torch.channels_last)):
+        return torch.mkldnn_convolution(x, weight, bias, (0, 0), (1, 1),
+                                        (1, 1), 1)
+    return F.conv2d(x, weight, bias)
 
 
 class DepthwiseSeparableConv(nn.Module):
@@ -38,13 +68,16 @@ class DepthwiseSeparableConv(nn.Module):
             in_channels, in_channels, 3, padding=1, groups=in_channels)
         self.pointwise = nn.Conv2d(in_channels, out_channels, 1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.pointwise(self.depthwise(x))
+    def forward(self, x: Tensor, inference: bool = False) -> Tensor:
+        """Apply the block; ``inference``: no autograd is recorded."""
+        return pointwise_conv(
+            self.depthwise(x), self.pointwise.weight, self.pointwise.bias,
+            inference)
 
     def forward_concat(self,
                        first: Tensor,
                        second: Tensor,
-                       inplace: bool = False) -> Tensor:
+                       inference: bool = False) -> Tensor:
         """``forward(concat[first, second])`` without the concatenation.
 
         The depthwise conv acts per channel and the pointwise conv is
@@ -53,27 +86,25 @@ class DepthwiseSeparableConv(nn.Module):
         Args:
             first (Tensor): The leading channels of the concatenation.
             second (Tensor): The trailing channels.
-            inplace (bool): Sum the two halves in place (no autograd).
-                Defaults to False.
+            inference (bool): No autograd is recorded (the halves are
+                summed in place). Defaults to False.
         """
         split = first.shape[1]
         dw_weight, dw_bias = self.depthwise.weight, self.depthwise.bias
         pw_weight = self.pointwise.weight
-        out = F.conv2d(
-            F.conv2d(
-                first,
-                dw_weight[:split],
-                dw_bias[:split],
-                padding=1,
-                groups=split), pw_weight[:, :split], self.pointwise.bias)
-        rest = F.conv2d(
-            F.conv2d(
-                second,
-                dw_weight[split:],
-                dw_bias[split:],
-                padding=1,
-                groups=second.shape[1]), pw_weight[:, split:])
-        return out.add_(rest) if inplace else out + rest
+        halves = []
+        for x, part, bias in ((first, slice(None, split),
+                               self.pointwise.bias),
+                              (second, slice(split, None), None)):
+            depthwise = F.conv2d(
+                x, dw_weight[part], dw_bias[part], padding=1,
+                groups=x.shape[1])
+            halves.append(
+                pointwise_conv(depthwise, pw_weight[:, part], bias,
+                               inference))
+        if inference:
+            return halves[0].add_(halves[1])
+        return halves[0] + halves[1]
 
 
 @MODELS.register_module()
@@ -114,7 +145,7 @@ class DarkeningModule(BaseModule):
     """
 
     #: Pixels per CPU inference tile (without the halo).
-    tile_pixels: int = 1 << 15
+    tile_pixels: int = 1 << 16
     #: Widest CPU inference tile (without the halo).
     max_tile_width: int = 256
 
@@ -219,7 +250,7 @@ class DarkeningModule(BaseModule):
                     exposure, size=size, mode='bilinear', align_corners=False)
         net_input = self._net_input(x, exposure)
         if needs_grad:
-            x7 = self._trunk(net_input, inplace=False)
+            x7 = self._trunk(net_input, inference=False)
             maps = torch.cat(
                 [torch.tanh(x7[:, :3]),
                  self._down_scale(torch.sigmoid(x7[:, 3:]))], 1)
@@ -227,7 +258,7 @@ class DarkeningModule(BaseModule):
             if net_input.device.type == 'cpu':
                 maps = self._trunk_tiled(net_input)
             else:
-                maps = self._trunk(net_input, inplace=True).contiguous()
+                maps = self._trunk(net_input, inference=True).contiguous()
             maps[:, :3].tanh_()
             self._down_scale(maps[:, 3:].sigmoid_(), inplace=True)
         if self.map_downsample > 1:
@@ -258,30 +289,32 @@ class DarkeningModule(BaseModule):
         net_input = torch.cat([x, code.expand(-1, -1, height, width)], 1)
         return net_input.contiguous(memory_format=torch.channels_last)
 
-    def _trunk(self, net_input: Tensor, inplace: bool) -> Tensor:
+    def _trunk(self, net_input: Tensor, inference: bool) -> Tensor:
         """conv0..conv7 on the network input; returns ``x7`` (pre-act).
 
-        ``inplace`` (only without autograd) reuses buffers for the
-        activations and sums.
+        ``inference`` (no autograd recorded) allows in-place activations
+        and sums and direct oneDNN calls.
         """
-        relu = F.relu_ if inplace else F.relu
-        feats = [relu(self.conv0(net_input))]
+        relu = F.relu_ if inference else F.relu
+        feats = [relu(self.conv0(net_input, inference))]
         for i in range(1, 5):
-            feats.append(relu(getattr(self, f'conv{i}')(feats[-1])))
+            feats.append(
+                relu(getattr(self, f'conv{i}')(feats[-1], inference)))
         for i, first, second in SKIP_INPUTS:
             out = getattr(self, f'conv{i}').forward_concat(
-                feats[first], feats[second], inplace)
+                feats[first], feats[second], inference)
             feats.append(out if i == NUM_CONVS - 1 else relu(out))
         return feats[-1]
 
     @torch.no_grad()
     def _trunk_tiled(self, net_input: Tensor) -> Tensor:
-        """:meth:`_trunk` per sample on overlapping tiles (CPU inference).
+        """:meth:`_trunk` on overlapping tiles (CPU inference).
 
-        Tiles of about :attr:`tile_pixels` pixels keep every activation in
-        cache and spare the allocator page faults on large buffers; each
-        tile is padded by :data:`TILE_HALO` pixels of context, so the kept
-        part is exact.
+        Tiles of about :attr:`tile_pixels` pixels (parts of one image, or
+        several whole small images) keep every activation in cache and
+        spare the allocator page faults on large buffers; each tile is
+        padded by :data:`TILE_HALO` pixels of context, so the kept part is
+        exact.
 
         Returns:
             Tensor: ``x7`` as a contiguous ``(B, 6, H, W)`` tensor.
@@ -304,7 +337,7 @@ class DarkeningModule(BaseModule):
                     x1 = min(width, left + cols + TILE_HALO)
                     tile = net_input[samples, :, y0:y1, x0:x1].contiguous(
                         memory_format=torch.channels_last)
-                    x7 = self._trunk(tile, inplace=True)
+                    x7 = self._trunk(tile, inference=True)
                     out[samples, :, top:top + rows, left:left + cols] = x7[
                         ..., top - y0:top - y0 + rows,
                         left - x0:left - x0 + cols]

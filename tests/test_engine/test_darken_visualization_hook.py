@@ -1,0 +1,244 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+"""DarkenVisualizationHook and its config switch ``simmm_visualization``."""
+import json
+import os.path as osp
+from pathlib import Path
+from types import SimpleNamespace
+from unittest.mock import MagicMock
+
+import cv2
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+import mmsimmm  # noqa: F401
+import mmsimmm.engine.hooks.darken_visualization_hook as vis_module
+from mmsimmm.engine.hooks.darken_visualization_hook import (
+    DarkenVisualizationHook,
+    register_darken_visualization,
+)
+from mmsimmm.registry import MODELS
+from mmsimmm.testing import (
+    ToyTaskDataset,
+    tiny_classifier_cfg,
+    tiny_recognizer_cfg,
+    toy_runner_cfg,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HOOK = dict(type='mmsimmm.DarkenVisualizationHook', interval=1,
+            max_samples=2)
+
+
+def simminmax(task_cfg: dict, scope: str, stage: str) -> torch.nn.Module:
+    init_default_scope(scope)
+    torch.manual_seed(0)
+    model = MODELS.build(
+        dict(type='mmsimmm.SimMinMax', task_model=task_cfg, byol=None))
+    model.set_stage(stage)
+    return model
+
+
+def fake_runner(model, iteration: int = 9) -> SimpleNamespace:
+    return SimpleNamespace(model=model, iter=iteration,
+                           visualizer=MagicMock())
+
+
+def batch(toolkit: str, num: int = 3, **kwargs) -> dict:
+    dataset = ToyTaskDataset(toolkit, length=num, **kwargs)
+    return pseudo_collate([dataset[i] for i in range(num)])
+
+
+def test_three_iteration_run_writes_grids_to_local_backend(tmp_path):
+    model = dict(type='mmsimmm.SimMinMax', task_model=tiny_classifier_cfg(),
+                 byol=None)
+    cfg = toy_runner_cfg(
+        str(tmp_path), model, 'mmpretrain',
+        stages=[dict(name='darken', iters=2), dict(name='adapt', iters=1)],
+        size=(24, 32))
+    cfg['visualizer'] = dict(
+        type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
+    cfg['custom_hooks'] = [HOOK]
+    runner = Runner(**cfg)
+    runner.train()
+
+    vis_dirs = list(tmp_path.glob('*/vis_data'))
+    assert len(vis_dirs) == 1
+    images = sorted(p.name for p in (vis_dirs[0] / 'vis_image').iterdir())
+    assert images == [f'simmm_darkening_{i}.png' for i in (1, 2, 3)]
+    grid = cv2.imread(str(vis_dirs[0] / 'vis_image' /
+                          'simmm_darkening_3.png'))
+    assert grid.shape[0] > 300 and grid.shape[1] > 600  # 2 rows x 4 cols
+    lines = (vis_dirs[0] / 'simmm_exposure.json').read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r['step'] for r in records] == [1, 2, 3]
+    # darken stage draws from (0, 0.5), adapt from (0, 0.2)
+    assert [r['simmm/exposure_high'] for r in records] == [0.5, 0.5, 0.2]
+    for record in records:
+        assert (record['simmm/exposure_low'] <= record['simmm/exposure_drawn']
+                <= record['simmm/exposure_high'])
+    # the separate file holds only the exposure scalars
+    assert all(set(r) == {
+        'simmm/exposure_low', 'simmm/exposure_high', 'simmm/exposure_drawn',
+        'step'
+    } for r in records)
+
+
+@pytest.mark.parametrize('stage', ['darken', 'adapt'])
+def test_visualize_restores_darkener_mode(stage):
+    model = simminmax(tiny_classifier_cfg(), 'mmpretrain', stage)
+    model.darkener.train()
+    modes = []
+    original = model.darkener.forward
+
+    def spy(*args, **kwargs):
+        modes.append(model.darkener.training)
+        return original(*args, **kwargs)
+
+    model.darkener.forward = spy
+    runner = fake_runner(model)
+    hook = DarkenVisualizationHook(max_samples=2)
+    grid = hook.visualize(runner, batch('mmpretrain'))
+    assert modes == [False]  # drawn in eval mode
+    assert model.darkener.training  # ... and restored
+    assert grid.dtype.name == 'uint8' and grid.ndim == 3
+    scalars = runner.visualizer.add_scalars.call_args
+    assert scalars.kwargs['step'] == 10
+    expected = dict(darken=0.5, adapt=0.2)[stage]
+    assert scalars.args[0]['simmm/exposure_high'] == expected
+
+
+def test_day_images_are_rgb_in_unit_range():
+    model = simminmax(tiny_classifier_cfg(), 'mmpretrain', 'adapt')
+    data = batch('mmpretrain', num=3)
+    day = DarkenVisualizationHook(max_samples=2).day_images(model, data)
+    assert day.shape == (2, 3, 32, 32)
+    # images are loaded as BGR; the preprocessor converts them to RGB
+    bgr = data['inputs'][1].float() / 255
+    torch.testing.assert_close(day[1], bgr.flip(0), atol=1e-4, rtol=0)
+
+
+def test_visualize_takes_the_middle_frame_of_clips():
+    model = simminmax(tiny_recognizer_cfg(), 'mmaction', 'adapt')
+    hook = DarkenVisualizationHook(max_samples=2)
+    data = batch('mmaction', num=3, clip_len=5, size=(16, 16))
+    day = hook.day_images(model, data)
+    assert day.shape == (2, 3, 16, 16)
+    clip = data['inputs'][0][0].float() / 255  # (C, T, H, W), RGB
+    torch.testing.assert_close(day[0], clip[:, 2], atol=1e-4, rtol=0)
+    assert hook.visualize(fake_runner(model), data) is not None
+
+
+class TuplePreprocessor(torch.nn.Module):
+    """Like a retrieval preprocessor: inputs stay a list of tuples."""
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        if not data['inputs']:
+            raise KeyError('empty batch')
+        return dict(inputs=[tuple(pair) for pair in data['inputs']])
+
+
+@pytest.mark.parametrize('inputs,reason',
+                         [([(torch.zeros(3, 8, 8), ) * 2], 'a list'),
+                          ([], 'preprocessor failed')])
+def test_unsupported_batches_are_skipped_with_one_warning(
+        monkeypatch, inputs, reason):
+    messages = []
+    monkeypatch.setattr(vis_module, 'print_log',
+                        lambda msg, **kwargs: messages.append(msg))
+    model = simminmax(tiny_classifier_cfg(), 'mmpretrain', 'adapt')
+    model.data_preprocessor = TuplePreprocessor()
+    hook = DarkenVisualizationHook(interval=1)
+    runner = fake_runner(model)
+    for _ in range(3):
+        hook.after_train_iter(runner, 0, data_batch=dict(inputs=inputs))
+    assert len(messages) == 1 and reason in messages[0]
+    assert hook.skip_reason is not None
+    runner.visualizer.add_image.assert_not_called()
+
+
+def test_hook_needs_a_simminmax_model():
+    init_default_scope('mmpretrain')
+    plain = MODELS.build(tiny_classifier_cfg())
+    with pytest.raises(TypeError, match='needs a SimMinMax model'):
+        DarkenVisualizationHook().before_run(fake_runner(plain))
+    with pytest.raises(ValueError, match='interval'):
+        DarkenVisualizationHook(interval=0)
+
+
+def test_register_from_config_setting(tmp_path):
+    model = dict(type='mmsimmm.SimMinMax', task_model=tiny_classifier_cfg(),
+                 byol=None)
+    base = toy_runner_cfg(str(tmp_path), model, 'mmpretrain')
+
+    def runner_with(**extra) -> Runner:
+        # as Runner.from_cfg: `cfg` holds the whole config file
+        return Runner(**base, cfg=Config(extra))
+
+    runner = runner_with(simmm_visualization=dict(interval=7))
+    hook = register_darken_visualization(runner)
+    assert isinstance(hook, DarkenVisualizationHook) and hook.interval == 7
+    assert hook in runner.hooks
+    # idempotent: a hook that is already registered is not added twice
+    assert register_darken_visualization(runner) is None
+    assert sum(isinstance(h, DarkenVisualizationHook)
+               for h in runner.hooks) == 1
+    assert register_darken_visualization(
+        runner_with(simmm_visualization=None)) is None
+    assert register_darken_visualization(runner_with()) is None
+    with pytest.raises(TypeError, match='simmm_visualization'):
+        register_darken_visualization(runner_with(simmm_visualization=500))
+
+
+# ----------------------------------------------------------------------
+# config design: a NEW top-level key, not `custom_hooks`
+UPSTREAM_CONFIGS = [
+    'mmpretrain::resnet/resnet18_8xb32_in1k.py',
+    'mmpretrain::convnext/convnext-tiny_32xb128_in1k.py',
+    'mmseg::pspnet/pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py',
+    'mmseg::deeplabv3/deeplabv3_r18-d8_4xb2-80k_cityscapes-512x1024.py',
+    'mmaction::recognition/i3d/'
+    'i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py',
+]
+LOCAL_CONFIGS = [
+    'configs/mmpretrain/resnet18_1xb32_codan.py',
+    'configs/mmseg/refinenet_r101_2xb2-100e_cityscapes-384x768.py',
+    'configs/mmaction/i3d_k400-pretrained-r50_3xb16-16x2x1-10e_'
+    'normallight-arid.py',
+    'configs/retrieval/gem_resnet101_1xb5-5e_sfm120k-362px.py',
+]
+# upstream configs that define `custom_hooks` themselves
+WITH_CUSTOM_HOOKS = ('convnext', 'gem_resnet101')
+
+
+def _write_base(tmp_path: Path, text: str) -> str:
+    """A second base holding only ``text`` (the key under test)."""
+    path = tmp_path / 'simmm_base.py'
+    path.write_text(text + '\n')
+    return str(path)
+
+
+def _leaf(tmp_path: Path, task_cfg: str, base: str) -> Config:
+    if not task_cfg.count('::'):
+        task_cfg = str(REPO_ROOT / task_cfg)
+    leaf = tmp_path / 'leaf.py'
+    leaf.write_text(f'_base_ = [{task_cfg!r}, {base!r}]\n')
+    return Config.fromfile(str(leaf))
+
+
+@pytest.mark.parametrize('task_cfg', UPSTREAM_CONFIGS + LOCAL_CONFIGS)
+def test_visualization_switch_never_clashes_with_task_configs(
+        tmp_path, task_cfg):
+    if not task_cfg.count('::') and not osp.isfile(REPO_ROOT / task_cfg):
+        pytest.skip(f'{task_cfg} is not in this checkout')
+    switch = "simmm_visualization = dict(interval=500)"
+    cfg = _leaf(tmp_path, task_cfg, _write_base(tmp_path, switch))
+    assert cfg.simmm_visualization == dict(interval=500)
+    # a base-level `custom_hooks` would break every config that has its own
+    hooks = "custom_hooks = [dict(type='mmsimmm.DarkenVisualizationHook')]"
+    if any(name in task_cfg for name in WITH_CUSTOM_HOOKS):
+        with pytest.raises(KeyError, match='Duplicate key'):
+            _leaf(tmp_path, task_cfg, _write_base(tmp_path, hooks))

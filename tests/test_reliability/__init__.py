@@ -1,0 +1,1 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.

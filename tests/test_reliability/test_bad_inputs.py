@@ -1,0 +1,236 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+"""Bad input -> ONE clear error naming the culprit, before any training.
+
+Each case asserts the error type and message and that no iteration ran (no
+checkpoint, no ``scalars.json``). Runs go through ``tools/train.py``'s
+``main(argv)`` where a config file is involved.
+"""
+import os
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.runner import Runner
+
+from mmsimmm.apis import load_darkener
+from mmsimmm.datasets.transforms.safe_loading import (  # noqa: F401
+    LoadImageFromFileSafe,
+)
+from mmsimmm.engine.hooks.checkpoint_match_hook import (  # noqa: F401
+    CheckpointMatchHook,
+)
+from mmsimmm.registry import MODELS
+from mmsimmm.utils import allow_trusted_checkpoints
+from mmsimmm.utils.checkpoint_check import check_checkpoint_keys
+
+from .conftest import dump_cfg, simmm_cfg, write_images
+
+
+def train_tool(config: str, work_dir, *extra: str) -> None:
+    from tools.train import main
+    main([config, '--work-dir', str(work_dir), *extra])
+
+
+# ---------------------------------------------------------------------------
+# data
+@pytest.mark.parametrize('dataset_type', ['CustomDataset', 'CODaNDataset'])
+def test_missing_data_root(tmp_path, dataset_type, no_checkpoint_written):
+    missing = str(tmp_path / 'no_such_folder')
+    cfg = simmm_cfg(str(tmp_path / 'work'), missing)
+    if dataset_type == 'CODaNDataset':
+        cfg.train_dataloader.dataset.type = 'mmsimmm.CODaNDataset'
+    config = dump_cfg(cfg, str(tmp_path / 'cfg.py'))
+    with pytest.raises(FileNotFoundError, match='no_such_folder'):
+        train_tool(config, tmp_path / 'work')
+    no_checkpoint_written(str(tmp_path / 'work'))
+
+
+def corrupt_dataset(root: str, kind: str) -> str:
+    """Eight PNGs; one in the middle (night/1) is broken."""
+    write_images(root)
+    path = osp.join(root, 'night', '1.png')
+    with open(path, 'rb') as f:
+        data = f.read()
+    with open(path, 'wb') as f:
+        f.write(data[:len(data) // 2] if kind == 'truncated' else b'\x00' *
+                len(data))
+    return path
+
+
+@pytest.mark.parametrize('kind', ['truncated', 'garbage'])
+def test_corrupt_image_stops_with_its_name(tmp_path, kind):
+    bad = corrupt_dataset(str(tmp_path / 'data'), kind)
+    cfg = simmm_cfg(str(tmp_path / 'work'), str(tmp_path / 'data'),
+                    stages=(2, 2))
+    cfg.train_dataloader.sampler.shuffle = False  # bad image: iteration 3
+    cfg.train_dataloader.dataset.pipeline[0] = dict(
+        type='mmsimmm.LoadImageFromFileSafe')
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ValueError) as error:
+        runner.train()
+    assert bad in str(error.value) and 'cannot decode' in str(error.value)
+    assert runner.iter == 2  # found when first read, in iteration 3
+    assert not (tmp_path / 'work' / 'iter_3.pth').exists()
+
+
+def test_corrupt_image_skipped_and_counted(tmp_path, caplog):
+    bad = corrupt_dataset(str(tmp_path / 'data'), 'truncated')
+    cfg = simmm_cfg(str(tmp_path / 'work'), str(tmp_path / 'data'),
+                    stages=(2, 2))
+    cfg.train_dataloader.sampler.shuffle = False
+    cfg.train_dataloader.dataset.pipeline[0] = dict(
+        type='mmsimmm.LoadImageFromFileSafe', on_error='skip')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 4
+    logs = ''.join(
+        open(osp.join(folder, f)).read()
+        for folder, _, files in os.walk(tmp_path / 'work') for f in files
+        if f.endswith('.log'))
+    assert f'skipped cannot decode image {bad}' in logs
+    assert '(1 image(s) skipped so far' in logs
+
+
+# ---------------------------------------------------------------------------
+# configs and command line
+def test_optim_wrapper_without_delete(tiny_images, tmp_path,
+                                      no_checkpoint_written):
+    """A leaf config replacing an upstream optim_wrapper w/o _delete_."""
+    base = simmm_cfg(str(tmp_path / 'work'), tiny_images)
+    base.optim_wrapper = dict(
+        optimizer=dict(type='SGD', lr=0.1, momentum=0.9), clip_grad=None)
+    dump_cfg(base, str(tmp_path / 'upstream.py'))
+    leaf = tmp_path / 'leaf.py'
+    leaf.write_text(
+        "_base_ = ['./upstream.py']\n"
+        'optim_wrapper = dict(\n'
+        "    constructor='mmsimmm.SimMinMaxOptimWrapperConstructor',\n"
+        "    darkener=dict(optimizer=dict(type='Adam', lr=1e-4)),\n"
+        "    task=dict(optimizer=dict(type='SGD', lr=0.01)))\n")
+    with pytest.raises(ValueError) as error:
+        train_tool(str(leaf), tmp_path / 'work')
+    message = str(error.value)
+    assert "['clip_grad', 'optimizer']" in message, message
+    assert '_delete_=True' in message
+    no_checkpoint_written(str(tmp_path / 'work'))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only message')
+def test_amp_on_two_optimizers_without_gpu(tiny_images, tmp_path,
+                                           no_checkpoint_written):
+    config = dump_cfg(simmm_cfg(str(tmp_path / 'work'), tiny_images),
+                      str(tmp_path / 'cfg.py'))
+    with pytest.raises(RuntimeError, match='--amp needs a GPU'):
+        train_tool(config, tmp_path / 'work', '--amp')
+    no_checkpoint_written(str(tmp_path / 'work'))
+
+
+def test_exposure_range_min_above_max(tiny_images, tmp_path,
+                                      no_checkpoint_written):
+    cfg = simmm_cfg(str(tmp_path / 'work'), tiny_images,
+                    darken_exposure_range=(0.4, 0.1))
+    config = dump_cfg(cfg, str(tmp_path / 'cfg.py'))
+    with pytest.raises(ValueError) as error:
+        train_tool(config, tmp_path / 'work')
+    assert 'darken_exposure_range must satisfy 0 <= min <= max <= 1' in str(
+        error.value)
+    assert '(0.4, 0.1)' in str(error.value)
+    no_checkpoint_written(str(tmp_path / 'work'))
+
+
+# ---------------------------------------------------------------------------
+# checkpoints that do not fit
+def other_classifier_ckpt(path: str, **backbone) -> str:
+    """A tiny ResNet classifier checkpoint of another width/layout."""
+    cfg = simmm_cfg('', '').model.task_model.to_dict()
+    cfg['backbone'].update(backbone)
+    cfg['head']['in_channels'] = cfg['backbone']['base_channels'] * 8
+    model = MODELS.build(cfg)
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+    return path
+
+
+@pytest.mark.parametrize('variant', ['wider', 'torchvision_names'])
+def test_load_from_another_architecture(tiny_images, tmp_path, variant,
+                                        no_checkpoint_written):
+    allow_trusted_checkpoints()
+    ckpt = str(tmp_path / 'other.pth')
+    if variant == 'wider':  # the right names, other shapes
+        other_classifier_ckpt(ckpt, base_channels=16, stem_channels=16)
+    else:  # the right shapes, other names (a bare backbone state_dict)
+        own = MODELS.build(simmm_cfg('', '').model.task_model).state_dict()
+        torch.save({k.replace('backbone.', ''): v
+                    for k, v in own.items()}, ckpt)
+    cfg = simmm_cfg(str(tmp_path / 'work'), tiny_images,
+                    custom_hooks=[dict(type='mmsimmm.CheckpointMatchHook')])
+    cfg.load_from = ckpt
+    with pytest.raises(ValueError) as error:
+        Runner.from_cfg(cfg).train()
+    message = str(error.value)
+    assert ckpt in message and 'below the threshold of 90%' in message
+    matched, total = message.split(' model weights matched')[0].split(
+        'only ')[-1].split('/')
+    assert int(total) > 100 and int(matched) / int(total) < 0.2, message
+    no_checkpoint_written(str(tmp_path / 'work'))
+
+
+def test_load_from_mismatch_is_only_a_warning_without_the_hook(
+        tiny_images, tmp_path):
+    """Why the hook exists: MMEngine trains the random model."""
+    allow_trusted_checkpoints()
+    cfg = simmm_cfg(str(tmp_path / 'work'), tiny_images, stages=(1, 0))
+    cfg.load_from = other_classifier_ckpt(
+        str(tmp_path / 'other.pth'), base_channels=16, stem_channels=16)
+    Runner.from_cfg(cfg).train()
+    assert (tmp_path / 'work' / 'iter_1.pth').exists()
+
+
+def test_load_from_upstream_task_checkpoint_passes(tiny_images, tmp_path):
+    """A plain task checkpoint (no darkener/BYOL keys) is 100% matched,
+    and a new head (num_classes) is tolerated by the 90% threshold."""
+    task = simmm_cfg('', '').model.task_model
+    state = MODELS.build(task).state_dict()
+    model_state = MODELS.build(simmm_cfg('', '').model).state_dict()
+    result = check_checkpoint_keys(model_state, dict(state_dict=state))
+    assert result.ratio == 1 and result.total == len(state)
+    state['head.fc.weight'] = torch.zeros(10, 64)
+    state['head.fc.bias'] = torch.zeros(10)
+    result = check_checkpoint_keys(model_state, dict(state_dict=state))
+    assert 0.9 < result.ratio < 1 and len(result.wrong_shape) == 2
+    # DDP-saved keys (`module.` prefix) are revised as MMEngine does
+    wrapped = {f'module.{k}': v for k, v in state.items()}
+    assert check_checkpoint_keys(model_state, wrapped).ratio == result.ratio
+    with pytest.raises(ValueError, match='below the threshold of 99%'):
+        check_checkpoint_keys(model_state, wrapped, min_ratio=0.99)
+
+
+def simmm_ckpt_with_darkener(path: str, num_features: int) -> str:
+    model_cfg = simmm_cfg('', '').model
+    model_cfg.darkener.num_features = num_features
+    model = MODELS.build(model_cfg)
+    torch.save(
+        dict(state_dict=model.state_dict(),
+             meta=dict(darkener_cfg=dict(type='mmsimmm.DarkeningModule',
+                                         num_features=8))), path)
+    return path
+
+
+def test_darkener_of_another_architecture(tiny_images, tmp_path,
+                                          no_checkpoint_written):
+    """An adapt-only run whose load_from D is 16 features wide, not 8."""
+    allow_trusted_checkpoints()
+    ckpt = simmm_ckpt_with_darkener(str(tmp_path / 'd16.pth'), 16)
+    cfg = simmm_cfg(str(tmp_path / 'work'), tiny_images, stages=(0, 2),
+                    custom_hooks=[dict(type='mmsimmm.CheckpointMatchHook')])
+    cfg.load_from = ckpt
+    with pytest.raises(ValueError) as error:
+        Runner.from_cfg(cfg).train()
+    message = str(error.value)
+    assert ckpt in message and 'darkener weights do not fit' in message
+    assert 'darkener.conv0.pointwise.weight: (16, 4, 1, 1) vs (8, 4, 1, 1)' \
+        in message, message
+    no_checkpoint_written(str(tmp_path / 'work'))
+    # mmsimmm.apis.load_darkener refuses it too (its meta says 8 features)
+    with pytest.raises(ValueError) as error:
+        load_darkener(ckpt)
+    assert ckpt in str(error.value) and 'wrong shapes' in str(error.value)

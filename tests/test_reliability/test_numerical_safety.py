@@ -1,0 +1,163 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+"""NaN/Inf in a loss, in D's output or in the weights (NumericalSafetyHook).
+
+NaNs are injected with forward hooks at a chosen iteration (1-based, as in
+the logs) of a 2 darken + 2 adapt run that saves every iteration.
+"""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+from mmsimmm.engine.hooks.numerical_safety_hook import NumericalSafetyHook
+
+from .conftest import load, simmm_cfg
+
+
+def make_runner(work_dir, data_root, action='raise', hooks=()):
+    cfg = simmm_cfg(
+        str(work_dir), data_root,
+        custom_hooks=[dict(type='mmsimmm.NumericalSafetyHook',
+                           action=action)])
+    runner = Runner.from_cfg(cfg)
+    for hook in hooks:
+        runner.register_hook(hook)
+    return runner
+
+
+def nan_output_at(runner, module, iteration, call=1):
+    """Make the ``call``-th call of ``module`` in ``iteration`` give NaN."""
+    calls = []
+
+    def hook(mod, args, output):
+        if runner.iter + 1 != iteration:
+            return output
+        calls.append(1)
+        if len(calls) != call:
+            return output
+        if isinstance(output, tuple):
+            return (output[0] * float('nan'), ) + output[1:]
+        return output * float('nan')
+
+    module.register_forward_hook(hook)
+
+
+def all_finite(state):
+    return all(torch.isfinite(v).all() for v in state.values()
+               if v.is_floating_point())
+
+
+def assert_stopped_after(work_dir, good_iter):
+    """Checkpoints up to ``good_iter`` only, all finite; pointer intact."""
+    assert osp.isfile(osp.join(work_dir, f'iter_{good_iter}.pth'))
+    assert not osp.exists(osp.join(work_dir, f'iter_{good_iter + 1}.pth'))
+    assert all_finite(
+        load(osp.join(work_dir, f'iter_{good_iter}.pth'))['state_dict'])
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        assert f.read().strip().endswith(f'iter_{good_iter}.pth')
+
+
+@pytest.mark.parametrize('stage, iteration, loss_key', [
+    ('darken', 2, 'darken.loss_exposure'),
+    ('adapt', 3, 'task.dark.loss'),
+])
+def test_nan_loss_stops_with_loss_name_and_iteration(
+        tiny_images, tmp_path, stage, iteration, loss_key):
+    runner = make_runner(tmp_path, tiny_images)
+    model = runner.model
+    if stage == 'darken':
+        nan_output_at(runner, model.darken_losses['exposure'], iteration)
+    else:  # the 2nd task-loss call of the iteration is the dark view's
+        nan_output_at(runner, model.task_model.head.loss_module, iteration,
+                      call=2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(FloatingPointError) as error:
+        runner.train()
+    message = str(error.value)
+    assert loss_key in message and f'iteration {iteration}' in message
+    assert 'task.day.loss' not in message
+    assert runner.iter == iteration - 1  # stopped inside that iteration
+    assert_stopped_after(str(tmp_path), iteration - 1)
+    assert all_finite(model.state_dict())  # the update was not applied
+    assert any(not torch.equal(before[k], v)
+               for k, v in model.state_dict().items())  # earlier ones were
+
+
+def test_nan_darkener_output_is_named(tiny_images, tmp_path):
+    runner = make_runner(tmp_path, tiny_images)
+    nan_output_at(runner, runner.model.darkener, 1)
+    with pytest.raises(FloatingPointError,
+                       match='darkener output.* at iteration 1'):
+        runner.train()
+    assert not list(tmp_path.glob('*.pth'))
+
+
+def test_skip_leaves_weights_and_optimizer_untouched(tiny_images, tmp_path):
+    runner = make_runner(tmp_path, tiny_images, action='skip')
+    nan_output_at(runner, runner.model.darken_losses['color'], 2)
+    runner.train()  # completes
+    assert runner.iter == 4
+    first, second = (load(tmp_path / f'iter_{i}.pth') for i in (1, 2))
+    # iteration 2 changed nothing the darken stage trains
+    for key, value in first['state_dict'].items():
+        if key.startswith('darkener.'):
+            assert torch.equal(value, second['state_dict'][key]), key
+    adam = second['optimizer']['darkener']['state']
+    assert all(int(s['step']) == 1 for s in adam.values())  # not 2
+    final = load(tmp_path / 'iter_4.pth')
+    assert all_finite(final['state_dict'])
+    assert final['message_hub']['runtime_info'][
+        'nonfinite_skipped_steps'] == 1
+    # the step after the skipped one trains again
+    third = load(tmp_path / 'iter_3.pth')
+    assert not torch.equal(third['state_dict']['backbone.conv1.weight'],
+                           second['state_dict']['backbone.conv1.weight'])
+
+
+class PoisonWeightHook(Hook):
+    """Write a NaN into a weight after an update (bypassing the losses)."""
+
+    priority = 'HIGH'  # before CheckpointHook
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if runner.iter + 1 == 2:
+            with torch.no_grad():
+                runner.model.darkener.conv0.depthwise.weight[0] = float(
+                    'nan')
+
+
+def test_non_finite_weights_are_never_saved(tiny_images, tmp_path):
+    runner = make_runner(tmp_path, tiny_images, hooks=[PoisonWeightHook()])
+    with pytest.raises(FloatingPointError) as error:
+        runner.train()
+    assert 'darkener.conv0.depthwise.weight' in str(error.value)
+    assert 'iteration 2' in str(error.value)
+    assert_stopped_after(str(tmp_path), 1)
+
+
+def test_ranks_agree(tiny_images, tmp_path, monkeypatch):
+    """A rank with finite values stops when another rank saw a NaN."""
+    module = 'mmsimmm.engine.hooks.numerical_safety_hook'
+    reduced = []
+
+    def fake_all_reduce(tensor, op):
+        assert op == 'max'
+        reduced.append(float(tensor))
+        if len(reduced) == 2:  # the other rank had a NaN at iteration 2
+            tensor.fill_(1.)
+
+    monkeypatch.setattr(f'{module}.is_distributed', lambda: True)
+    monkeypatch.setattr(f'{module}.all_reduce', fake_all_reduce)
+    runner = make_runner(tmp_path, tiny_images)
+    with pytest.raises(FloatingPointError,
+                       match='values on another rank at iteration 2'):
+        runner.train()
+    assert reduced == [0., 0.]  # one flag per step; finite on this rank
+
+
+def test_bad_action():
+    with pytest.raises(ValueError, match="action must be one of"):
+        NumericalSafetyHook(action='ignore')

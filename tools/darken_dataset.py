@@ -1,0 +1,286 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+"""Write a darkened copy of an mmseg / mmpretrain dataset tree.
+
+This is the offline darkening of the official segmentation code (method
+4.1): every selected image of SRC is darkened with a trained darkening
+module and written to DST with the same relative path and format; every
+other file (annotations, split lists, label PNGs) is copied, symlinked or
+skipped (``--annotations``). An unchanged upstream config then trains on
+the darkened data by changing ``data_root`` only.
+
+Per image: one exposure level ``E ~ U(--exposure-range)`` (default 0 0.2)
+and one pixel + patch exposure-noise map (sigma ``--noise-std`` 0.025,
+patch ratio ``--patch-ratio`` 64, the official segmentation setting; use
+16 for classification), at the native resolution. The draws depend only
+on ``--seed`` and the relative path, so reruns are reproducible.
+
+Which files are images to darken: files with an image extension below
+the ``--include`` sub-folders (default: the whole tree), minus
+``--exclude``, whose names end with one of ``--suffix`` (default: any).
+Label PNGs must not be darkened: without ``--include``/``--suffix`` the
+tool refuses trees with label-like folders (``gtFine``, ``ann_dir``...).
+
+Resumable: existing outputs are skipped; outputs appear only when
+complete. The settings are stored in ``DST/.simmm_darken.json`` and a
+rerun with different settings is refused. Unreadable images are reported
+at the end and skipped (exit code 1).
+
+Examples::
+
+    # Cityscapes: darken leftImg8bit, link gtFine
+    python tools/darken_dataset.py data/cityscapes data/cityscapes_dark \\
+        --checkpoint darkener.pth --include leftImg8bit \\
+        --suffix _leftImg8bit.png --annotations link
+    # an ImageNet-style classification tree (meta/*.txt are copied)
+    python tools/darken_dataset.py data/codan data/codan_dark \\
+        --checkpoint darkener.pth --patch-ratio 16
+"""
+import argparse
+import hashlib
+import json
+import os
+import os.path as osp
+import sys
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.utils import ProgressBar
+
+from mmsimmm.apis.darken_files import (
+    ExposureNoise,
+    ImageReadError,
+    RunSummary,
+    build_darkener,
+    check_output_outside,
+    copy_file,
+    darken_rgb,
+    exposure_input,
+    find_files,
+    is_image,
+    path_seed,
+    read_rgb,
+    sample_level,
+    write_rgb,
+)
+from mmsimmm.models.darkeners import validate_exposure_range
+
+SETTINGS_FILE = '.simmm_darken.json'
+#: Folder names that hold label maps in common segmentation layouts.
+LABEL_FOLDERS = ('gtfine', 'gtcoarse', 'gt', 'ann_dir', 'annotations',
+                 'labels', 'label', 'masks', 'mask', 'segmentationclass',
+                 'segmentationclassaug', 'labeltrainids')
+FILE_ERRORS = (ImageReadError, OSError, RuntimeError, ValueError)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Darken the images of a dataset tree into a new root '
+        'with identical relative paths; copy or link everything else.')
+    parser.add_argument('src', help='source dataset root')
+    parser.add_argument('dst', help='output dataset root')
+    parser.add_argument(
+        '--checkpoint',
+        required=True,
+        help='darkener checkpoint, or "none" for an UNTRAINED darkener '
+        '(meaningless output, only for trying the tool)')
+    parser.add_argument(
+        '--include',
+        nargs='+',
+        default=[],
+        metavar='DIR',
+        help='darken only images below these sub-folders of src')
+    parser.add_argument(
+        '--exclude',
+        nargs='+',
+        default=[],
+        metavar='DIR',
+        help='never darken images below these sub-folders of src')
+    parser.add_argument(
+        '--suffix',
+        nargs='+',
+        default=[],
+        help='darken only images whose names end with one of these, e.g. '
+        '_leftImg8bit.png')
+    parser.add_argument(
+        '--annotations',
+        choices=('copy', 'link', 'skip'),
+        default='copy',
+        help='what to do with every file that is not darkened (default '
+        'copy; link = symbolic links to the source files)')
+    parser.add_argument(
+        '--exposure-range',
+        type=float,
+        nargs=2,
+        default=(0.0, 0.2),
+        metavar=('LOW', 'HIGH'),
+        help='exposure level range, one level per image (default 0 0.2)')
+    parser.add_argument(
+        '--noise',
+        choices=('on', 'off'),
+        default='on',
+        help='pixel + patch exposure-map noise (default on)')
+    parser.add_argument(
+        '--noise-std', type=float, default=0.025, help='noise sigma')
+    parser.add_argument(
+        '--patch-ratio',
+        type=int,
+        default=64,
+        help='patch noise is drawn at (H/ratio, W/ratio); 64 for '
+        'segmentation (default), 16 for classification')
+    parser.add_argument('--seed', type=int, default=0, help='random seed')
+    parser.add_argument('--device', default='cpu', help='torch device')
+    return parser.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Raise on bad arguments before any work starts."""
+    if not osp.isdir(args.src):
+        raise FileNotFoundError(f'source dataset root not found: {args.src}')
+    check_output_outside(args.src, args.dst, 'dst')
+    args.exposure_range = validate_exposure_range(args.exposure_range,
+                                                  '--exposure-range')
+    args.noise_cfg = (
+        ExposureNoise(args.noise_std, args.patch_ratio)
+        if args.noise == 'on' else None)
+    for option in ('include', 'exclude'):
+        folders = []
+        for folder in getattr(args, option):
+            norm = osp.normpath(folder).replace(osp.sep, '/')
+            if osp.isabs(folder) or norm.startswith('..'):
+                raise ValueError(f'--{option} {folder} must be a sub-folder '
+                                 'of src (a relative path)')
+            if not osp.isdir(osp.join(args.src, norm)):
+                raise FileNotFoundError(f'--{option} folder not found: '
+                                        f'{osp.join(args.src, norm)}')
+            folders.append(norm)
+        setattr(args, option, folders)
+
+
+def _below(rel: str, folders: Sequence[str]) -> bool:
+    return any(folder in ('.', '') or rel.startswith(folder + '/')
+               for folder in folders)
+
+
+def split_files(args: argparse.Namespace) -> Tuple[List[str], List[str]]:
+    """Relative paths of the images to darken and of the other files."""
+    images, others = [], []
+    for rel in find_files(args.src, images_only=False):
+        selected = (
+            is_image(rel) and (not args.include or _below(rel, args.include))
+            and not _below(rel, args.exclude)
+            and (not args.suffix or rel.endswith(tuple(args.suffix))))
+        (images if selected else others).append(rel)
+    if not images:
+        raise FileNotFoundError(
+            f'no images to darken below {args.src} (include '
+            f'{args.include or "all"}, exclude {args.exclude}, suffix '
+            f'{args.suffix or "any image extension"})')
+    if not args.include and not args.suffix:
+        labels = [
+            rel for rel in images
+            if any(part.lower() in LABEL_FOLDERS
+                   for part in rel.split('/')[:-1])
+        ]
+        if labels:
+            raise ValueError(
+                f'{len(labels)} images lie in label-like folders (e.g. '
+                f'{labels[0]}); label maps must not be darkened. Select the '
+                'images with --include (e.g. leftImg8bit, img_dir) or '
+                '--suffix (e.g. _leftImg8bit.png), or --exclude the label '
+                'folders.')
+    return images, others
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 of a file's content."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as file:
+        for block in iter(lambda: file.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def settings(args: argparse.Namespace) -> dict:
+    """Everything that determines the darkened pixels."""
+    untrained = args.checkpoint.lower() == 'none'
+    return dict(
+        checkpoint_sha256='none (untrained)'
+        if untrained else file_sha256(args.checkpoint),
+        exposure_range=list(args.exposure_range),
+        noise=None if args.noise_cfg is None else dict(
+            std=args.noise_cfg.std, patch_ratio=args.noise_cfg.patch_ratio),
+        seed=args.seed)
+
+
+def check_settings(args: argparse.Namespace) -> None:
+    """Record the settings in DST; refuse to mix different settings."""
+    path = osp.join(args.dst, SETTINGS_FILE)
+    current = settings(args)
+    if osp.isfile(path):
+        with open(path, encoding='utf-8') as file:
+            stored = json.load(file)
+        if stored != current:
+            raise ValueError(
+                f'{args.dst} was written with other settings ({path}: '
+                f'{stored}); now {current}. Use a new dst or the same '
+                'settings.')
+        return
+    with open(path + '.tmp', 'w', encoding='utf-8') as file:
+        json.dump(current, file, indent=2)
+    os.replace(path + '.tmp', path)
+
+
+def darken_file(rel: str, darkener: torch.nn.Module,
+                args: argparse.Namespace) -> float:
+    """Darken one image into DST; returns its exposure level."""
+    rgb = read_rgb(osp.join(args.src, rel))
+    generator = torch.Generator().manual_seed(path_seed(args.seed, rel))
+    level = sample_level(args.exposure_range, generator)
+    exposure = exposure_input(level, rgb.shape[:2], generator,
+                              args.noise_cfg)
+    write_rgb(osp.join(args.dst, rel), darken_rgb(darkener, rgb, exposure))
+    return level
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    check_args(args)
+    images, others = split_files(args)
+    if args.annotations == 'skip':
+        others = []
+    darkener = build_darkener(args.checkpoint, args.device)
+    os.makedirs(args.dst, exist_ok=True)
+    check_settings(args)
+
+    summary, copies = RunSummary(), RunSummary()
+    progress = ProgressBar(len(images) + len(others), file=sys.stdout)
+    for rel in images:
+        if osp.isfile(osp.join(args.dst, rel)):
+            summary.skipped.append(rel)
+        else:
+            try:
+                darken_file(rel, darkener, args)
+                summary.done.append(rel)
+            except FILE_ERRORS as error:
+                summary.failed[osp.join(args.src, rel)] = str(error)
+        progress.update()
+    for rel in others:
+        dst = osp.join(args.dst, rel)
+        if osp.lexists(dst):
+            copies.skipped.append(rel)
+        else:
+            try:
+                copy_file(osp.join(args.src, rel), dst, args.annotations)
+                copies.done.append(rel)
+            except OSError as error:
+                copies.failed[osp.join(args.src, rel)] = str(error)
+        progress.update()
+    verb = dict(copy='copied', link='linked', skip='skipped')
+    print(f'\nother files: {len(copies.done)} {verb[args.annotations]}, '
+          f'{len(copies.skipped)} existing, {len(copies.failed)} failed')
+    summary.failed.update(copies.failed)
+    return summary.report('image(s) darkened', args.dst)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+"""Train with any mmpretrain, mmsegmentation, mmaction2 or mmsimmm config.
+
+Examples::
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]]
+    bash tools/dist_train.sh CONFIG GPUS [ARGS]
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+from typing import List, Optional
+
+from mmengine.config import DictAction
+
+# importing mmsimmm checks versions and applies its compat patches
+from mmsimmm.utils import allow_trusted_checkpoints, setup_cpu_distributed
+from mmsimmm.utils.runner_setup import (
+    build_runner,
+    enable_amp,
+    fix_persistent_workers,
+    load_config,
+    set_work_dir,
+)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv (list[str], optional): Arguments. Defaults to None
+            (``sys.argv[1:]``).
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(
+        description='Train a model (mmpretrain, mmseg, mmaction2 or mmsimmm '
+        'config).')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from this checkpoint; without a path, resume from the '
+        'latest checkpoint in the work dir')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='automatic mixed precision (needs a GPU); a multi-optimizer '
+        'config gets AmpOptimWrapper on each sub-wrapper')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. train_cfg.max_iters=10 or '
+        'key="[a,b]"; no white space inside a value')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank (torch>=2.0) or
+    # --local_rank (older)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Train the config named on the command line.
+
+    Args:
+        argv (list[str], optional): Arguments. Defaults to None
+            (``sys.argv[1:]``).
+    """
+    args = parse_args(argv)
+    # MMEngine checkpoints are full pickles: trusted, local ones only.
+    allow_trusted_checkpoints()
+    if args.resume not in (None, 'auto') and not osp.isfile(args.resume):
+        raise FileNotFoundError(f'--resume: {args.resume!r} does not exist')
+
+    cfg = load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    set_work_dir(cfg, args.work_dir)
+    if args.amp:
+        enable_amp(cfg)
+    if args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = None if args.resume == 'auto' else args.resume
+    fix_persistent_workers(cfg)
+    setup_cpu_distributed(cfg, args.launcher)
+
+    runner = build_runner(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
