@@ -82,8 +82,10 @@ def test_data_root_may_be_the_data_folder(codan_root):
 
 def test_pipeline_keeps_domain_tag(codan_root):
     pipeline = [
-        dict(type='LoadImageFromFile'),
-        dict(type='PackInputs', meta_keys=('img_path', 'split', 'domain')),
+        dict(type='mmpretrain.LoadImageFromFile'),
+        dict(
+            type='mmpretrain.PackInputs',
+            meta_keys=('img_path', 'split', 'domain')),
     ]
     dataset = CODaNDataset(
         data_root=str(codan_root),

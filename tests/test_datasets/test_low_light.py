@@ -194,7 +194,8 @@ def test_transform_in_pipeline_dict(tmp_path):
 
 def test_transform_prob_seed_and_missing_key():
     img = _textured_uint8()
-    skip = TRANSFORMS.build(dict(type='LowLightDegradation', prob=0.0))
+    skip = TRANSFORMS.build(
+        dict(type='mmsimmm.LowLightDegradation', prob=0.0))
     results = skip(dict(img=img.copy()))
     np.testing.assert_array_equal(results['img'], img)
     assert results['low_light_params'] is None

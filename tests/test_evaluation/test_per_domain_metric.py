@@ -166,11 +166,15 @@ def _ddp_worker(rank: int, world_size: int, init_file: str,
 
 def test_distributed_collection_groups_after_gathering(tmp_path):
     import torch.multiprocessing as mp
-    mp.spawn(
+
+    # fork: the worker lives in this test module, which a spawned child
+    # could not import under pytest's importlib import mode
+    mp.start_processes(
         _ddp_worker,
         args=(2, str(tmp_path / 'init'), str(tmp_path)),
         nprocs=2,
-        join=True)
+        join=True,
+        start_method='fork')
     expected = {
         'day/accuracy/top1': pytest.approx(200 / 3),
         'night/accuracy/top1': pytest.approx(50.0),
