@@ -316,7 +316,8 @@ def build_steps(cfg: Config,
 
     if 'task' in kinds:
         torch.manual_seed(seed)
-        task = revert_sync_batchnorm(MODELS.build(task_cfg)).to(device)
+        task = revert_sync_batchnorm(MODELS.build(
+            copy.deepcopy(task_cfg))).to(device)
         task_optim = build_optim_wrapper(
             task,
             copy.deepcopy(optim_cfg['task'] if simminmax else optim_cfg))
@@ -327,7 +328,8 @@ def build_steps(cfg: Config,
     if {'darken', 'adapt'} & set(kinds):
         torch.manual_seed(seed)
         model_cfg = copy.deepcopy(cfg.model)
-        model_cfg['task_model'] = task_cfg
+        # models may edit their config while building: copy it
+        model_cfg['task_model'] = copy.deepcopy(task_cfg)
         model_cfg.pop('data_preprocessor', None)
         model = revert_sync_batchnorm(MODELS.build(model_cfg)).to(device)
         model.sampling_seed = seed  # as SimMinMaxLoop sets it

@@ -6,8 +6,16 @@ import os.path as osp
 
 import pytest
 
-from mmsimmm.testing import TINY_CHANNELS, tiny_classifier_cfg
-from mmsimmm.utils.benchmark import KINDS, infer_input_shape
+from mmsimmm.testing import (
+    TINY_CHANNELS,
+    tiny_classifier_cfg,
+    tiny_segmentor_cfg,
+)
+from mmsimmm.utils.benchmark import (
+    KINDS,
+    infer_input_shape,
+    task_model_config,
+)
 
 TINY_MODEL = dict(
     type='mmsimmm.SimMinMax',
@@ -109,6 +117,38 @@ def test_benchmark_rejects_bad_input(repo_root, tiny_config, tmp_path):
         tool.main([str(plain), '--kinds', 'task', 'adapt', '--no-memory'])
 
 
+def test_benchmark_segmentor_at_a_smaller_crop(repo_root, tmp_path):
+    tool = _load_tool(repo_root)
+    segmentor = tiny_segmentor_cfg()
+    # EncoderDecoder edits its config when `pretrained` is set: the tool
+    # must build the task model twice from copies (no weights are loaded)
+    segmentor['pretrained'] = 'open-mmlab://resnet18_v1c'
+    # a fixed padding size as in mmseg configs; --shape must replace it
+    segmentor['data_preprocessor'].pop('size_divisor')
+    segmentor['data_preprocessor']['size'] = (64, 64)
+    model = dict(
+        type='mmsimmm.SimMinMax',
+        task_model=segmentor,
+        darkener=dict(type='mmsimmm.DarkeningModule', num_features=8))
+    config = tmp_path / 'tiny_seg.py'
+    config.write_text(
+        TINY_CONFIG.replace(f'model = {TINY_MODEL!r}',
+                            f'model = {model!r}').replace(
+                                "default_scope = 'mmpretrain'",
+                                "default_scope = 'mmseg'"))
+    results = tool.main([
+        str(config), '--device', 'cpu', '--shape', '32', '32', '--kinds',
+        'task', 'adapt', '--repeats', '1', '--warmup', '0', '--no-memory',
+        '--threads', '1', '--out-dir',
+        str(tmp_path / 'out')
+    ])
+    assert results['toolkit'] == 'mmseg'
+    assert results['input_shape'] == [32, 32]
+    assert list(results['kinds']) == ['task', 'adapt']
+    assert results['kinds']['adapt']['memory'] is None
+    assert set(results['ratios']['time']) == {'adapt/task'}
+
+
 def test_infer_input_shape_from_pipelines():
     from mmengine.config import Config
     seg = Config(
@@ -118,6 +158,10 @@ def test_infer_input_shape_from_pipelines():
                 data_preprocessor=dict(size=(48, 96))),
             train_dataloader=dict(dataset=dict(pipeline=[]))))
     assert infer_input_shape(seg, 'mmseg') == (48, 96)
+    # a benchmark crop replaces the preprocessor's fixed padding size
+    preprocessor = task_model_config(seg, (24, 32))['data_preprocessor']
+    assert preprocessor['size'] == (24, 32)
+    assert seg.model.data_preprocessor['size'] == (48, 96)  # a copy
     video = Config(
         dict(
             model=dict(type='Recognizer3D'),
