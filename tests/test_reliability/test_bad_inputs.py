@@ -80,6 +80,9 @@ def test_corrupt_image_skipped_and_counted(tmp_path, caplog):
     cfg.train_dataloader.sampler.shuffle = False
     cfg.train_dataloader.dataset.pipeline[0] = dict(
         type='mmsimmm.LoadImageFromFileSafe', on_error='skip')
+    # a unique name: a runner built in the same second would otherwise share
+    # MMEngine's "current" logger (and its log file)
+    cfg.experiment_name = f'corrupt_skip_{tmp_path.name}'
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter == 4
