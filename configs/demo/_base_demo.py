@@ -6,12 +6,17 @@
 # file and changes ONLY the method (train pipeline or model/loop), so the
 # data, model, optimiser and test protocol are identical:
 #
-#   day_only.py           this file as is: day images only
-#   gamma_aug.py          + hand-crafted random gamma/brightness darkening
-#   degradation_aug.py    + the low-light simulator as a train augmentation
-#   simminmax.py          day_only checkpoint + darken + adapt stages
-#   day_only_finetune.py  day_only checkpoint + as many more day iterations
-#                         as SimMinMax's adapt stage (same lr schedule)
+#   day_only.py           this file as is: day images only, from scratch
+#   day_only_finetune.py  day_only checkpoint + `adapt_iters` more day-only
+#                         iterations (./_base_finetune.py)
+#   gamma_aug.py          day_only checkpoint + `adapt_iters` iterations with
+#                         a hand-crafted random gamma/brightness darkening
+#   degradation_aug.py    day_only checkpoint + `adapt_iters` iterations with
+#                         the low-light simulator as an augmentation
+#   simminmax.py          day_only checkpoint + darken stage (trains only D)
+#                         + adapt stage of `adapt_iters` iterations
+# The fine-tuned methods share optimiser, lr schedule, iterations and
+# frozen-BN handling with SimMinMax's adapt stage (`adapt_*` below).
 #
 # CPU budget: the whole demo must run in minutes on 2 cores, so the network
 # is a ResNet-18 of half width (base_channels 32: 32-64-128-256 channels,
@@ -24,7 +29,9 @@
 #   python tools/test.py CONFIG CKPT                       # night top-1
 #   python tools/test.py CONFIG CKPT \
 #       --cfg-options test_dataloader.dataset.split=test_day  # day top-1
-# `val` (500 day images) is the only split used for choices.
+# `val` (500 day images) is the only split used for choices. (CODaN's
+# PerDomainMetric would give both in one run, but SyntheticDayNightShapes
+# does not tag its samples with a `domain`.)
 _base_ = [
     'mmpretrain::_base_/models/resnet18.py',
     'mmpretrain::_base_/default_runtime.py',
