@@ -34,7 +34,7 @@ import torch
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import run_demo  # noqa: E402
 
-BENCHMARK_METHODS = tuple(run_demo.METHODS)
+BENCHMARK_METHODS = run_demo.BENCHMARK_METHODS
 
 
 def _mean_std(values: Sequence[float]) -> Tuple[float, float]:
@@ -154,6 +154,36 @@ def acceptance(summary: Sequence[dict]) -> List[str]:
     return lines
 
 
+def _plan_seed(runs: List[dict], methods: Sequence[run_demo.Method],
+               seed: int) -> Tuple[List[dict], list, Dict[str, str]]:
+    """What is left to run for one seed, given the runs already done.
+
+    A method whose run is done is skipped; one that another method still
+    to run starts from is re-run when its checkpoint file is gone.
+
+    Returns:
+        tuple: The runs to keep, the methods to run (dependencies first)
+        and the checkpoints of kept runs they may start from.
+    """
+    kept = {r['method']: r for r in runs if r['seed'] == seed}
+    todo = {m.name for m in methods if m.name not in kept}
+    while True:
+        gone = {
+            m.init
+            for m in methods if m.name in todo and m.init in kept
+            and not osp.isfile(kept[m.init]['checkpoint'])
+        }
+        if not gone:
+            break
+        todo |= gone
+        kept = {k: v for k, v in kept.items() if k not in gone}
+    runs = [
+        r for r in runs if r['seed'] != seed or r['method'] not in todo
+    ]
+    known = {name: row['checkpoint'] for name, row in kept.items()}
+    return runs, [m for m in methods if m.name in todo], known
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Parse the command line.
 
@@ -186,8 +216,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--methods',
         nargs='+',
         default=list(BENCHMARK_METHODS),
-        choices=list(BENCHMARK_METHODS),
-        help='methods (default: all)')
+        choices=list(run_demo.METHODS),
+        help='methods (default: ' + ' '.join(BENCHMARK_METHODS) + '; the '
+        'map_downsample ablations simminmax_fullres_maps and '
+        'simminmax_quarterres_maps run on request)')
     parser.add_argument(
         '--threads',
         type=int,
@@ -246,17 +278,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
         batch_size=batch_size,
         tiny=args.tiny)
     for seed in args.seeds:
-        done = {r['method'] for r in runs if r['seed'] == seed}
-        todo = [m for m in methods if m.name not in done]
+        runs, todo, known = _plan_seed(runs, methods, seed)
         if not todo:
             continue
-        if len(todo) != len(methods):  # dependencies must be retrained
-            runs = [r for r in runs if r['seed'] != seed]
-            todo = methods
         print(f'\n===== seed {seed} =====', flush=True)
         seed_rows = run_demo.run_methods(
             todo, osp.join(args.work_dir, f'seed{seed}'), data_root, seed,
-            args.tiny)
+            args.tiny, known)
         runs += [dict(row, seed=seed) for row in seed_rows]
         results.update(
             runs=runs, wall_seconds=round(time.time() - start, 1))

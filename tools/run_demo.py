@@ -70,9 +70,17 @@ METHODS: Dict[str, Method] = {
         Method('gamma_aug', 'gamma/brightness aug.', 'day_only'),
         Method('degradation_aug', 'degradation aug.', 'day_only'),
         Method('simminmax', 'SimMinMax', 'day_only'),
+        # map_downsample ablation (./simminmax.py predicts at 1/2 res.)
+        Method('simminmax_fullres_maps', 'SimMinMax, D maps at full res.',
+               'day_only'),
+        Method('simminmax_quarterres_maps', 'SimMinMax, D maps at 1/4 res.',
+               'day_only'),
     )
 }
 DEMO_METHODS = ('day_only', 'simminmax')
+# the synthetic benchmark's default methods (the ablations run on request)
+BENCHMARK_METHODS = ('day_only', 'day_only_finetune', 'gamma_aug',
+                     'degradation_aug', 'simminmax')
 # --tiny: a smoke run (32x32 images, 2 per class, 1-2 iterations).
 TINY_DATA = dict(image_size=32, num_per_class=2, batch_size=4)
 TINY_ITERS = 2
@@ -306,7 +314,8 @@ def run_methods(methods: Sequence[Method],
                 work_dir: str,
                 data_root: str,
                 seed: int = 0,
-                tiny: bool = False) -> List[dict]:
+                tiny: bool = False,
+                checkpoints: Optional[Dict[str, str]] = None) -> List[dict]:
     """Train and test methods for one seed.
 
     Args:
@@ -316,6 +325,9 @@ def run_methods(methods: Sequence[Method],
         data_root (str): Dataset cache.
         seed (int): ``randomness.seed`` of every run. Defaults to 0.
         tiny (bool): Smoke-run sizes. Defaults to False.
+        checkpoints (dict[str, str], optional): Method name -> final
+            checkpoint of methods trained before (same seed) that
+            ``methods`` may start from. Defaults to None.
 
     Returns:
         list[dict]: Per method: ``method``, ``label``, ``config``,
@@ -323,7 +335,7 @@ def run_methods(methods: Sequence[Method],
         ``train_seconds``, ``test_seconds``.
     """
     common = data_options(data_root, tiny) + [f'randomness.seed={seed}']
-    checkpoints: Dict[str, str] = {}
+    checkpoints = dict(checkpoints or {})
     rows = []
     for index, method in enumerate(methods, 1):
         options = common + iteration_options(

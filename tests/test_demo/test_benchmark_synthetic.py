@@ -1,6 +1,7 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """tools/benchmark_synthetic.py: summary, checks, a tiny run, --resume."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,35 @@ def test_benchmark_tiny_with_resume(tiny_run, tmp_path):
     # --resume keeps the finished runs instead of training again
     again = bench.main(argv + ['--resume'])
     assert again['runs'] == results['runs']
+
+
+def test_benchmark_resume_reuses_or_retrains_the_start_checkpoint(
+        tiny_run, tmp_path):
+    bench = load_tool('benchmark_synthetic')
+    common = [
+        '--tiny', '--seeds', '4', '--work-dir',
+        str(tmp_path), '--data-root',
+        str(tiny_run['data_root'])
+    ]
+    first = bench.main(common + ['--methods', 'day_only', 'simminmax'])
+    day_only = first['runs'][0]
+    # an ablation added later starts from the kept day-only checkpoint
+    added = bench.main(common + [
+        '--resume', '--methods', 'day_only', 'simminmax',
+        'simminmax_quarterres_maps'
+    ])
+    assert added['runs'][:2] == first['runs']
+    assert added['runs'][2]['method'] == 'simminmax_quarterres_maps'
+    text = (tmp_path / 'results.md').read_text()
+    assert '| SimMinMax, D maps at 1/4 res. | day_only + 1 darken' in text
+    # ... and a start checkpoint that is gone is trained again first
+    Path(day_only['checkpoint']).unlink()
+    again = bench.main(common + [
+        '--resume', '--methods', 'day_only', 'simminmax',
+        'simminmax_fullres_maps'
+    ])
+    methods = [r['method'] for r in again['runs']]
+    assert methods == ['simminmax', 'simminmax_quarterres_maps', 'day_only',
+                       'simminmax_fullres_maps']
+    assert again['runs'][:2] == added['runs'][1:]
+    assert Path(again['runs'][2]['checkpoint']).is_file()

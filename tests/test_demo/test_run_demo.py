@@ -63,6 +63,17 @@ def test_configs_differ_only_in_the_method():
         base.model.head.in_channels
 
 
+def test_map_ablations_change_only_map_downsample():
+    simmm = load('simminmax')
+    assert simmm.model.darkener.map_downsample == 2
+    for name, factor in (('simminmax_fullres_maps', 1),
+                         ('simminmax_quarterres_maps', 4)):
+        cfg = load(name)
+        assert cfg.model.darkener.map_downsample == factor
+        cfg.model.darkener.map_downsample = 2
+        assert cfg.to_dict() == simmm.to_dict(), name
+
+
 def test_tiny_run_trains_and_tests_every_method(tiny_run):
     rows = {row['method']: row for row in tiny_run['rows']}
     assert list(rows) == list(ALL_METHODS)
