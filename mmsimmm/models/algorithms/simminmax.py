@@ -13,6 +13,7 @@ from mmsimmm.registry import MODELS
 from ..darkeners import (
     exposure_noise_map,
     sample_exposure,
+    to_frames,
     validate_exposure_range,
 )
 from ..utils import FeatureRecorder, PixelSpace
@@ -30,14 +31,6 @@ DEFAULT_DARKEN_LOSSES = dict(
     color=dict(type='mmsimmm.ColorConstancyLoss', loss_weight=25.),
     tv=dict(type='mmsimmm.CurveTVLoss', loss_weight=1600., mid=0.02),
     down_scale=dict(type='mmsimmm.DownScaleLoss', loss_weight=5.))
-
-
-def _frames(x: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W), (N, C, T, H, W) or (N, K, C, T, H, W) -> frames."""
-    if x.dim() == 4:
-        return x
-    x = x.movedim(-4, -3)  # channels after time: (..., T, C, H, W)
-    return x.reshape(-1, *x.shape[-3:])
 
 
 def _device_of(inputs) -> torch.device:
@@ -457,15 +450,15 @@ class SimMinMax(BaseModel):
         dark_feats = self._features(self.darken_recorder, model,
                                     self._feature_input(dark))
 
-        frames = _frames(dark)
+        frames = to_frames(dark)
         frame_levels = levels.reshape(-1).repeat_interleave(
             frames.shape[0] // levels.numel())
         terms = dict(
             similarity=lambda loss: loss(day_feats, dark_feats),
             exposure=lambda loss: loss(frames, frame_levels),
             color=lambda loss: loss(frames),
-            tv=lambda loss: loss(_frames(curve_map)),
-            down_scale=lambda loss: loss(_frames(down_scale_map)))
+            tv=lambda loss: loss(to_frames(curve_map)),
+            down_scale=lambda loss: loss(to_frames(down_scale_map)))
         losses = {}
         for name, loss in self.darken_losses.items():
             if name not in terms:

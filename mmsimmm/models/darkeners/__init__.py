@@ -1,6 +1,10 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 from .curve import apply_curve
-from .darkening_module import DarkeningModule, DepthwiseSeparableConv
+from .darkening_module import (
+    DarkeningModule,
+    DepthwiseSeparableConv,
+    to_frames,
+)
 from .exposure import (
     encode_exposure,
     exposure_noise_map,
@@ -11,5 +15,5 @@ from .exposure import (
 __all__ = [
     'DarkeningModule', 'DepthwiseSeparableConv', 'apply_curve',
     'encode_exposure', 'exposure_noise_map', 'sample_exposure',
-    'validate_exposure_range'
+    'to_frames', 'validate_exposure_range'
 ]

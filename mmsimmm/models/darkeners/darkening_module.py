@@ -470,6 +470,19 @@ class _TiledTrunk(torch.autograd.Function):
             next(param_grads) if want else None for want in wanted)
 
 
+def to_frames(x: Tensor) -> Tensor:
+    """Images ``(N, C, H, W)`` or clips ``(..., C, T, H, W)`` as frames.
+
+    Returns:
+        Tensor: ``(B, C, H, W)``; clips in the order of their batch dims,
+        then time.
+    """
+    if x.dim() == 4:
+        return x
+    clips = x.movedim(-3, -4)  # (..., T, C, H, W)
+    return clips.reshape(-1, *clips.shape[-3:])
+
+
 def _to_frames(img: Tensor, exposure: ExposureType
                ) -> Tuple[Tensor, Tensor, Callable[[Tensor], Tensor]]:
     """Flatten images/clips to frames with one exposure per frame.
@@ -501,14 +514,12 @@ def _to_frames(img: Tensor, exposure: ExposureType
                                      -1).reshape(-1, 1, height, width)
     if img.dim() == 4:
         return img, frame_exposure, lambda x: x
-    # (..., C, T, H, W) -> (..., T, C, H, W) -> frames
-    clips = img.movedim(-3, -4)
-    frames = clips.reshape(-1, *clips.shape[-3:])
+    clip_dims = img.shape[:-4] + (frames_per_clip, )
 
     def restore(x: Tensor) -> Tensor:
-        return x.reshape(*clips.shape[:-3], *x.shape[1:]).movedim(-4, -3)
+        return x.reshape(*clip_dims, *x.shape[1:]).movedim(-4, -3)
 
-    return frames, frame_exposure, restore
+    return to_frames(img), frame_exposure, restore
 
 
 def _exposure_levels(exposure: ExposureType, img: Tensor,
