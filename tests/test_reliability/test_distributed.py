@@ -171,3 +171,23 @@ def test_rank_darkening_matches_the_global_batch(monkeypatch):
     for rank in (0, 1):
         torch.testing.assert_close(
             darken(rank, 2, inputs[rank::2]), full[rank::2])
+
+
+def test_rank_color_jitter_matches_the_global_batch(monkeypatch):
+    """Per-image jitter: rank r jitters like rows r::2 of one process."""
+    jitter = MODELS.build(
+        dict(type='mmsimmm.BatchColorJitter', per_sample=True))
+    images = torch.rand(6, 3, 8, 8)
+
+    def run(rank, world_size, batch):
+        monkeypatch.setattr('mmsimmm.models.utils.color_jitter.get_dist_info',
+                            lambda: (rank, world_size))
+        return jitter(batch, torch.Generator().manual_seed(5))
+
+    full = run(0, 1, images)
+    shares = [run(rank, 2, images[rank::2]) for rank in (0, 1)]
+    for rank in (0, 1):
+        torch.testing.assert_close(shares[rank], full[rank::2])
+    # the same image on both ranks gets different factors
+    same = images[:3]
+    assert not torch.allclose(run(0, 2, same), run(1, 2, same))

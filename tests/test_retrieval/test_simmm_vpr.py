@@ -2,6 +2,7 @@
 """SimMinMax on the GeM retriever: config, both stages, plain-config test."""
 import copy
 import os.path as osp
+from unittest.mock import patch
 
 import pytest
 import torch
@@ -179,6 +180,15 @@ def test_darken_stage_images_and_pixel_space(repo_root):
     out = retriever.darken_stage_images(const, const_samples)
     assert torch.allclose(out[0], torch.full_like(out[0], 0.5), atol=1e-5)
     assert torch.allclose(out[1], torch.full_like(out[1], -1.), atol=1e-5)
+    # ranks keep their share of the crops of the global batch (tuple i on
+    # rank i % 2): rank 1 with tuple 1 crops it like one process with both
+    inputs_r1 = [[row[1]] for row in inputs]
+    with patch('mmsimmm.models.retrieval.gem_retriever.get_dist_info',
+               return_value=(1, 2)):
+        rank1 = retriever.darken_stage_images(
+            inputs_r1, samples[1:],
+            generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(rank1, crops[2:])
     # official sizes: shorter side 256, random 224 crop
     assert (MODELS.build(dict(type='mmsimmm.GeMRetriever',
                               backbone=TINY_RESNET)).darken_crop_size) == 224

@@ -5,6 +5,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.dist import get_dist_info
 from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -351,7 +352,10 @@ class GeMRetriever(BaseModel):
         ``darken_crop_size`` square, like the official ``Resize(256) +
         RandomCrop(224)`` of the VPR darkening stage. Resizing and cropping
         commute with the per-channel normalisation, so normalised images go
-        in and come out.
+        in and come out. The crop offsets are drawn for the tuples of all
+        ranks and each rank keeps those of its tuples (rank ``r`` holds
+        tuples ``r, r + world_size, ...``), so ranks seeded alike do not
+        crop alike.
 
         Args:
             inputs: Position-major normalised images (see class doc).
@@ -365,9 +369,14 @@ class GeMRetriever(BaseModel):
         """
         short_side, crop_size = self.darken_short_side, self.darken_crop_size
         tuples, labels = self._split_tuples(inputs, data_samples)
+        rank, world_size = get_dist_info()
+        tuple_size = max(len(images) for images in tuples)
+        # relative offsets in [0, 1) of (top, left), per image of a tuple
+        offsets = torch.rand((len(tuples) * world_size, tuple_size, 2),
+                             generator=generator)[rank::world_size]
         crops = []
-        for images, lab in zip(tuples, labels):
-            for img, label in zip(images, lab):
+        for images, lab, tuple_offsets in zip(tuples, labels, offsets):
+            for img, label, offset in zip(images, lab, tuple_offsets):
                 if label == NEGATIVE:
                     continue
                 height, width = img.shape[-2:]
@@ -380,10 +389,9 @@ class GeMRetriever(BaseModel):
                     mode='bilinear',
                     align_corners=False,
                     antialias=True)[0]
-                top, left = (int(
-                    torch.randint(
-                        0, extent - crop_size + 1, (1, ),
-                        generator=generator)) for extent in size)
+                top, left = (min(int(u * (extent - crop_size + 1)),
+                                 extent - crop_size)
+                             for u, extent in zip(offset.tolist(), size))
                 crops.append(img[:, top:top + crop_size,
                                  left:left + crop_size])
         return torch.stack(crops)

@@ -1,6 +1,7 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 import torch
 import torchvision.transforms.v2.functional as TF
+from mmengine.dist import get_dist_info
 
 from mmsimmm.registry import MODELS
 
@@ -14,6 +15,11 @@ class BatchColorJitter(torch.nn.Module):
     order (the official classification recipe). ``per_sample=False`` draws
     ONE factor set for the whole batch, as the official classification code
     does; ``per_sample=True`` draws one per image (segmentation recipe).
+    Per-image factors are drawn for the global batch of all ranks and each
+    rank keeps those of its samples (rank ``r`` holds samples
+    ``r, r + world_size, ...``), so ranks seeded alike do not repeat each
+    other's draws and a DDP run draws what one process with the whole
+    batch draws.
 
     Args:
         brightness (float): Brightness jitter. Defaults to 0.3.
@@ -78,5 +84,11 @@ class BatchColorJitter(torch.nn.Module):
         img = img.clamp(0, 1)
         if not self.per_sample:
             return self._jitter(img, self._factors(generator))
-        return torch.stack(
-            [self._jitter(x, self._factors(generator)) for x in img])
+        rank, world_size = get_dist_info()
+        draws = [
+            self._factors(generator) for _ in range(len(img) * world_size)
+        ]
+        return torch.stack([
+            self._jitter(x, factors)
+            for x, factors in zip(img, draws[rank::world_size])
+        ])
