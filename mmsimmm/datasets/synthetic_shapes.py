@@ -43,6 +43,14 @@ SPLITS = ('train', 'val', 'test_day', 'test_night')
 # Random-stream id of each split; test_night re-uses test_day's images.
 _SPLIT_STREAMS = {'train': 0, 'val': 1, 'test_day': 2, 'test_night': 2}
 DEFAULT_NUM_PER_CLASS = {'train': 300, 'val': 50, 'test': 100}
+# The domain of each split's images, and the dataset's combined splits.
+SPLIT_DOMAINS = {
+    'train': 'day',
+    'val': 'day',
+    'test_day': 'day',
+    'test_night': 'night'
+}
+COMBINED_SPLITS = {'test': ('test_day', 'test_night')}
 # test_night settings: about 2.8x darker than day, with visible noise.
 # Trained from scratch on the default train split (64x64), a torchvision
 # ResNet-18 (6 epochs, AdamW) scored 87.5% on test_day and 50.2% on
@@ -486,13 +494,17 @@ class SyntheticDayNightShapes(BaseDataset):
     :func:`generate_split`), so the pipeline starts with
     ``LoadImageFromFile`` like any mmpretrain dataset. ``test_night`` is
     ``test_day`` passed through :func:`degrade_low_light` with a fixed
-    seed.
+    seed. Every sample carries ``domain`` (``'day'`` or ``'night'``), so
+    ``split='test'`` (``test_day`` + ``test_night``) is scored per domain
+    in one run with :class:`mmsimmm.PerDomainMetric` (pack the field with
+    ``PackInputs(meta_keys=(..., 'domain'))``).
 
     Args:
         data_root (str): Cache directory; must be writable unless the
             split is already cached.
-        split (str): ``'train'``, ``'val'``, ``'test_day'`` or
-            ``'test_night'``. Defaults to ``'train'``.
+        split (str): ``'train'``, ``'val'``, ``'test_day'``,
+            ``'test_night'`` or ``'test'`` (both test splits). Defaults to
+            ``'train'``.
         image_size (int): Image height and width. Defaults to 64.
         num_per_class (int | dict, optional): Images per class; see
             :func:`generate_split`. Defaults to None (300/50/100).
@@ -520,18 +532,33 @@ class SyntheticDayNightShapes(BaseDataset):
             num_per_class=num_per_class,
             seed=seed,
             degradation=degradation)
-        generation_params(split, **self.generation)  # fail fast
+        if split in COMBINED_SPLITS:
+            self.parts = COMBINED_SPLITS[split]
+        elif split in SPLITS:
+            self.parts = (split, )
+        else:
+            raise ValueError(f'split must be one of '
+                             f'{SPLITS + tuple(COMBINED_SPLITS)}, got '
+                             f'{split!r}')
+        for part in self.parts:  # fail fast
+            generation_params(part, **self.generation)
         super().__init__(ann_file='', data_root=data_root, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        """Generate the split if needed and list its images."""
-        manifest = generate_split(self.data_root, self.split,
-                                  **self.generation)
-        split_dir = osp.join(self.data_root, self.split)
-        return [
-            dict(img_path=osp.join(split_dir, rel), gt_label=label)
-            for rel, label in manifest['files']
-        ]
+        """Generate the split(s) if needed and list the images."""
+        data_list = []
+        for part in self.parts:
+            manifest = generate_split(self.data_root, part,
+                                      **self.generation)
+            split_dir = osp.join(self.data_root, part)
+            data_list += [
+                dict(
+                    img_path=osp.join(split_dir, rel),
+                    gt_label=label,
+                    domain=SPLIT_DOMAINS[part])
+                for rel, label in manifest['files']
+            ]
+        return data_list
 
     def extra_repr(self) -> List[str]:
         """Extra information shown by ``repr``."""

@@ -235,3 +235,47 @@ def test_loads_through_mmpretrain_pipeline(tiny_root):
     path = dataset.get_data_info(5)['img_path']
     np.testing.assert_array_equal(item['inputs'].permute(1, 2, 0).numpy(),
                                   _rgb(path)[..., ::-1])
+
+
+def test_combined_test_split_scores_per_domain(tiny_root):
+    """split='test' = test_day + test_night, each sample tagged by domain."""
+    import torch
+    from mmpretrain.registry import DATASETS, METRICS
+    dataset = DATASETS.build(
+        dict(
+            type='mmsimmm.SyntheticDayNightShapes',
+            data_root=tiny_root,
+            split='test',
+            test_mode=True,
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(
+                    type='PackInputs',
+                    meta_keys=('sample_idx', 'img_path', 'domain')),
+            ],
+            **TINY))
+    assert len(dataset) == 40
+    domains = [dataset.get_data_info(i)['domain'] for i in range(40)]
+    assert domains == ['day'] * 20 + ['night'] * 20
+    assert dataset.get_data_info(25)['img_path'].startswith(
+        osp.join(tiny_root, 'test_night'))
+    # one PerDomainMetric run: perfect on day, all wrong at night
+    metric = METRICS.build(
+        dict(
+            type='mmsimmm.PerDomainMetric',
+            metric=dict(type='mmpretrain.Accuracy', topk=(1, ))))
+    metric.dataset_meta = dataset.metainfo
+    for index in range(len(dataset)):
+        sample = dataset[index]['data_samples']
+        label = int(sample.gt_label)
+        wrong = (label + 1) % 10
+        scores = torch.zeros(10)
+        scores[label if sample.domain == 'day' else wrong] = 1
+        sample.set_pred_score(scores).set_pred_label(scores.argmax())
+        metric.process(None, [sample.to_dict()])
+    results = metric.evaluate(len(dataset))
+    assert results['day/accuracy/top1'] == 100
+    assert results['night/accuracy/top1'] == 0
+    for split in ('tests', 'day'):
+        with pytest.raises(ValueError, match='split must be one of'):
+            SyntheticDayNightShapes(tiny_root, split=split, **TINY)
