@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from mmengine.utils import ProgressBar
 
+from mmsimmm.apis import add_exposure_arguments, check_exposure_arguments
 from mmsimmm.apis.darken_figures import (
     Panel,
     channel_mean,
@@ -49,7 +50,6 @@ from mmsimmm.apis.darken_figures import (
     render_panels,
 )
 from mmsimmm.apis.darken_files import (
-    ExposureNoise,
     ImageReadError,
     RunSummary,
     build_darkener,
@@ -64,7 +64,6 @@ from mmsimmm.apis.darken_files import (
     sample_level,
     write_rgb,
 )
-from mmsimmm.models.darkeners import validate_exposure_range
 
 SWEEP_LEVELS = 5
 SWEEP_SUFFIX = '_sweep.png'
@@ -97,32 +96,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--root',
         help='folder the paths of a list file are relative to (default: '
         'the list file\'s folder)')
-    parser.add_argument(
-        '--exposure',
-        type=float,
-        nargs='+',
-        help='exposure level(s) in [0, 1] (default: one level per image '
-        'drawn from --exposure-range)')
-    parser.add_argument(
-        '--exposure-range',
-        type=float,
-        nargs=2,
-        default=(0.0, 0.2),
-        metavar=('LOW', 'HIGH'),
-        help='range of the sampled levels (default 0 0.2)')
-    parser.add_argument(
-        '--noise',
-        choices=('on', 'off'),
-        default='on',
-        help='pixel + patch exposure-map noise (default on)')
-    parser.add_argument(
-        '--noise-std', type=float, default=0.025, help='noise sigma')
-    parser.add_argument(
-        '--patch-ratio',
-        type=int,
-        default=16,
-        help='patch noise is drawn at (H/ratio, W/ratio) (default 16)')
-    parser.add_argument('--seed', type=int, default=0, help='random seed')
+    add_exposure_arguments(parser, exposure='many')
     parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument(
         '--sweep',
@@ -139,18 +113,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def check_args(args: argparse.Namespace) -> None:
     """Raise on bad arguments before any work starts."""
-    args.exposure_range = validate_exposure_range(args.exposure_range,
-                                                  '--exposure-range')
-    for level in args.exposure or ():
-        if not 0 <= level <= 1:
-            raise ValueError(f'--exposure levels must be in [0, 1], got '
-                             f'{level}')
+    check_exposure_arguments(args)
     if args.sweep_size < 16:
         raise ValueError(f'--sweep-size must be >= 16, got '
                          f'{args.sweep_size}')
-    args.noise_cfg = (
-        ExposureNoise(args.noise_std, args.patch_ratio)
-        if args.noise == 'on' else None)
 
 
 def read_list_file(path: str, root: str) -> List[Tuple[str, str]]:

@@ -46,8 +46,8 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from mmengine.utils import ProgressBar
 
+from mmsimmm.apis import add_exposure_arguments, check_exposure_arguments
 from mmsimmm.apis.darken_files import (
-    ExposureNoise,
     ImageReadError,
     RunSummary,
     build_darkener,
@@ -62,7 +62,6 @@ from mmsimmm.apis.darken_files import (
     sample_level,
     write_rgb,
 )
-from mmsimmm.models.darkeners import validate_exposure_range
 
 SETTINGS_FILE = '.simmm_darken.json'
 #: Folder names that hold label maps in common segmentation layouts.
@@ -107,27 +106,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default='copy',
         help='what to do with every file that is not darkened (default '
         'copy; link = symbolic links to the source files)')
-    parser.add_argument(
-        '--exposure-range',
-        type=float,
-        nargs=2,
-        default=(0.0, 0.2),
-        metavar=('LOW', 'HIGH'),
-        help='exposure level range, one level per image (default 0 0.2)')
-    parser.add_argument(
-        '--noise',
-        choices=('on', 'off'),
-        default='on',
-        help='pixel + patch exposure-map noise (default on)')
-    parser.add_argument(
-        '--noise-std', type=float, default=0.025, help='noise sigma')
-    parser.add_argument(
-        '--patch-ratio',
-        type=int,
-        default=64,
-        help='patch noise is drawn at (H/ratio, W/ratio); 64 for '
-        'segmentation (default), 16 for classification')
-    parser.add_argument('--seed', type=int, default=0, help='random seed')
+    add_exposure_arguments(
+        parser,
+        patch_ratio=64,
+        patch_ratio_note='64 is the official segmentation setting, use '
+        '16 for classification')
     parser.add_argument('--device', default='cpu', help='torch device')
     return parser.parse_args(argv)
 
@@ -137,11 +120,7 @@ def check_args(args: argparse.Namespace) -> None:
     if not osp.isdir(args.src):
         raise FileNotFoundError(f'source dataset root not found: {args.src}')
     check_output_outside(args.src, args.dst, 'dst')
-    args.exposure_range = validate_exposure_range(args.exposure_range,
-                                                  '--exposure-range')
-    args.noise_cfg = (
-        ExposureNoise(args.noise_std, args.patch_ratio)
-        if args.noise == 'on' else None)
+    check_exposure_arguments(args)
     for option in ('include', 'exclude'):
         folders = []
         for folder in getattr(args, option):

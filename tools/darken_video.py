@@ -25,28 +25,27 @@ Example::
         data/NormalLight/raw/data_darken --checkpoint work_dirs/d/iter_5000.pth
 """
 import argparse
-import hashlib
-import logging
 import os
 import os.path as osp
-from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence
 
 import cv2
 import numpy as np
 import torch
-from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
-from mmsimmm.apis import load_darkener
-from mmsimmm.models.darkeners import (
-    DarkeningModule,
-    exposure_noise_map,
-    sample_exposure,
-    validate_exposure_range,
+from mmsimmm.apis import add_exposure_arguments, check_exposure_arguments
+from mmsimmm.apis.darken_files import (
+    TEMP_PREFIX,
+    atomic_output,
+    build_darkener,
+    check_output_outside,
+    exposure_input,
+    path_seed,
+    sample_level,
 )
 
 FOURCC = {'.avi': 'XVID', '.mp4': 'mp4v'}
-TEMP_PREFIX = '.tmp-'
 
 
 class VideoError(RuntimeError):
@@ -72,24 +71,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         required=True,
         help='darkener checkpoint, or "none" for an UNTRAINED default '
         'DarkeningModule (only for trying the tool)')
-    parser.add_argument(
-        '--exposure-range',
-        type=float,
-        nargs=2,
-        default=(0.0, 0.2),
-        metavar=('LOW', 'HIGH'),
-        help='exposure level range, one level per video (default 0 0.2)')
-    parser.add_argument(
-        '--noise-std',
-        type=float,
-        default=0.025,
-        help='sigma of the pixel and the patch exposure noise')
-    parser.add_argument(
-        '--patch-ratio',
-        type=int,
-        default=16,
-        help='patch noise is drawn at (H/ratio, W/ratio) and upsampled')
-    parser.add_argument('--seed', type=int, default=0, help='random seed')
+    add_exposure_arguments(parser, unit='video', noise_switch=False)
     parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument(
         '--batch-frames',
@@ -103,18 +85,11 @@ def check_args(args: argparse.Namespace) -> None:
     """Raise on bad arguments before any work starts."""
     if not osp.isdir(args.src):
         raise FileNotFoundError(f'source folder not found: {args.src}')
-    src = osp.realpath(args.src)
-    dst = osp.realpath(args.dst)
-    if dst == src or dst.startswith(src + os.sep):
-        raise ValueError(f'dst {args.dst} must not be (inside) src '
-                         f'{args.src}')
-    args.exposure_range = validate_exposure_range(args.exposure_range,
-                                                  '--exposure-range')
+    check_output_outside(args.src, args.dst, 'dst')
+    check_exposure_arguments(args)
     if args.batch_frames < 1:
         raise ValueError(f'--batch-frames must be >= 1, got '
                          f'{args.batch_frames}')
-    if args.patch_ratio < 1 or args.noise_std < 0:
-        raise ValueError('--patch-ratio must be >= 1 and --noise-std >= 0')
 
 
 def find_videos(root: str) -> List[str]:
@@ -136,59 +111,6 @@ def find_videos(root: str) -> List[str]:
                 rel = osp.relpath(osp.join(folder, name), root)
                 videos.append(rel.replace(os.sep, '/'))
     return sorted(videos)
-
-
-def video_seed(seed: int, rel_path: str) -> int:
-    """Seed of one video, from the global seed and its relative path."""
-    digest = hashlib.sha256(f'{seed}:{rel_path}'.encode()).digest()
-    return int.from_bytes(digest[:8], 'little') & (2**63 - 1)
-
-
-def build_darkener(checkpoint: str, device: str) -> torch.nn.Module:
-    """Load the darkener in eval mode (``'none'``: untrained default).
-
-    Args:
-        checkpoint (str): Checkpoint path or ``'none'``.
-        device (str): Torch device.
-
-    Returns:
-        torch.nn.Module: ``darkener(img, exposure) -> img``.
-    """
-    if checkpoint.lower() == 'none':
-        print_log(
-            '--checkpoint none: using an UNTRAINED DarkeningModule; the '
-            'output is not a meaningful night rendering.',
-            logger='current',
-            level=logging.WARNING)
-        return DarkeningModule().to(device).eval()
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'darkener checkpoint not found: '
-                                f'{checkpoint}')
-    return load_darkener(checkpoint, device=device).eval()
-
-
-def make_exposure_map(level: float, size: Tuple[int, int],
-                      generator: torch.Generator, noise_std: float,
-                      patch_ratio: int) -> torch.Tensor:
-    """Exposure level plus pixel and patch noise, shape ``(1, 1, H, W)``.
-
-    Args:
-        level (float): The video's exposure level.
-        size (Tuple[int, int]): Frame ``(H, W)``.
-        generator (torch.Generator): The video's random generator.
-        noise_std (float): Sigma of both noise parts.
-        patch_ratio (int): Down-scale factor of the patch noise.
-
-    Returns:
-        torch.Tensor: The exposure map on the CPU.
-    """
-    return exposure_noise_map(
-        torch.tensor([level]),
-        size,
-        pixel_std=noise_std,
-        patch_std=noise_std,
-        patch_ratio=patch_ratio,
-        generator=generator)
 
 
 @torch.no_grad()
@@ -249,22 +171,19 @@ def darken_video(src: str, dst: str, darkener: torch.nn.Module,
         raise VideoError(f'has no frame rate ({fps})')
     height, width = frame.shape[:2]
     generator = torch.Generator().manual_seed(seed)
-    level = float(
-        sample_exposure(1, args.exposure_range, generator=generator))
-    exposure_map = make_exposure_map(level, (height, width), generator,
-                                     args.noise_std, args.patch_ratio)
-    exposure_map = exposure_map.to(args.device)
+    level = sample_level(args.exposure_range, generator)
+    exposure_map = exposure_input(level, (height, width), generator,
+                                  args.noise_cfg).to(args.device)
 
-    os.makedirs(osp.dirname(dst) or '.', exist_ok=True)
-    temp = osp.join(osp.dirname(dst), TEMP_PREFIX + osp.basename(dst))
-    fourcc = cv2.VideoWriter_fourcc(*FOURCC[osp.splitext(dst)[1].lower()])
-    writer = cv2.VideoWriter(temp, fourcc, fps, (width, height))
-    if not writer.isOpened():
-        capture.release()
-        raise RuntimeError(f'OpenCV cannot write {temp} (codec '
-                           f'{FOURCC[osp.splitext(dst)[1].lower()]})')
-    written = 0
-    try:
+    codec = FOURCC[osp.splitext(dst)[1].lower()]
+    with atomic_output(dst) as temp:
+        writer = cv2.VideoWriter(temp, cv2.VideoWriter_fourcc(*codec), fps,
+                                 (width, height))
+        if not writer.isOpened():
+            capture.release()
+            raise RuntimeError(f'OpenCV cannot write {temp} (codec '
+                               f'{codec})')
+        written = 0
         try:
             for batch in _frame_batches(capture, frame, args.batch_frames):
                 for out in darken_frames(darkener, batch, exposure_map):
@@ -277,10 +196,6 @@ def darken_video(src: str, dst: str, darkener: torch.nn.Module,
         if found != written:
             raise VideoError(f'the copy has {found} frames, {written} '
                              'were written')
-        os.replace(temp, dst)
-    finally:
-        if osp.exists(temp):
-            os.remove(temp)
     return VideoResult(written, level)
 
 
@@ -325,7 +240,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             try:
                 done[rel] = darken_video(
                     osp.join(args.src, rel), dst, darkener, args,
-                    video_seed(args.seed, rel))
+                    path_seed(args.seed, rel))
             except VideoError as error:
                 failed[rel] = str(error)
         progress.update()

@@ -7,22 +7,19 @@ Examples::
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [ARGS]
 """
 import argparse
-import os
 import os.path as osp
 import sys
 from typing import List, Optional
 
-from mmengine.config import DictAction
-
 # importing mmsimmm checks versions and applies its compat patches
-from mmsimmm.utils import allow_trusted_checkpoints, setup_cpu_distributed
+from mmsimmm.utils import allow_trusted_checkpoints
 from mmsimmm.utils.runner_setup import (
     add_dump_metric,
-    build_runner,
+    add_launch_arguments,
+    build_launch_runner,
     enable_visualization,
-    fix_persistent_workers,
-    load_config,
-    set_work_dir,
+    load_launch_config,
+    parse_launch_args,
 )
 
 
@@ -49,23 +46,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--show-dir',
         help='save painted predictions to this dir (through the config\'s '
         'visualization hook)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, e.g. test_dataloader.batch_size=1 '
-        'or key="[a,b]"; no white space inside a value')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank (torch>=2.0) or
-    # --local_rank (older)
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launch_arguments(parser, 'test_dataloader.batch_size=1')
+    return parse_launch_args(parser, argv)
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
@@ -85,18 +67,14 @@ def main(argv: Optional[List[str]] = None) -> dict:
         raise FileNotFoundError(
             f'checkpoint {args.checkpoint!r} does not exist')
 
-    cfg = load_config(args.config, args.cfg_options)
-    cfg.launcher = args.launcher
-    set_work_dir(cfg, args.work_dir)
+    cfg = load_launch_config(args)
     cfg.load_from = args.checkpoint
     if args.out is not None:
         add_dump_metric(cfg, args.out)
     if args.show_dir is not None:
         enable_visualization(cfg, args.show_dir)
-    fix_persistent_workers(cfg)
-    setup_cpu_distributed(cfg, args.launcher)
 
-    runner = build_runner(cfg)
+    runner = build_launch_runner(cfg)
     return runner.test()
 
 

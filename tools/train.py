@@ -7,21 +7,18 @@ Examples::
     bash tools/dist_train.sh CONFIG GPUS [ARGS]
 """
 import argparse
-import os
 import os.path as osp
 import sys
 from typing import List, Optional
 
-from mmengine.config import DictAction
-
 # importing mmsimmm checks versions and applies its compat patches
-from mmsimmm.utils import allow_trusted_checkpoints, setup_cpu_distributed
+from mmsimmm.utils import allow_trusted_checkpoints
 from mmsimmm.utils.runner_setup import (
-    build_runner,
+    add_launch_arguments,
+    build_launch_runner,
     enable_amp,
-    fix_persistent_workers,
-    load_config,
-    set_work_dir,
+    load_launch_config,
+    parse_launch_args,
 )
 
 
@@ -52,23 +49,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action='store_true',
         help='automatic mixed precision (needs a GPU); a multi-optimizer '
         'config gets AmpOptimWrapper on each sub-wrapper')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, e.g. train_cfg.max_iters=10 or '
-        'key="[a,b]"; no white space inside a value')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank (torch>=2.0) or
-    # --local_rank (older)
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launch_arguments(parser, 'train_cfg.max_iters=10')
+    return parse_launch_args(parser, argv)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -84,18 +66,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.resume not in (None, 'auto') and not osp.isfile(args.resume):
         raise FileNotFoundError(f'--resume: {args.resume!r} does not exist')
 
-    cfg = load_config(args.config, args.cfg_options)
-    cfg.launcher = args.launcher
-    set_work_dir(cfg, args.work_dir)
+    cfg = load_launch_config(args)
     if args.amp:
         enable_amp(cfg)
     if args.resume is not None:
         cfg.resume = True
         cfg.load_from = None if args.resume == 'auto' else args.resume
-    fix_persistent_workers(cfg)
-    setup_cpu_distributed(cfg, args.launcher)
 
-    runner = build_runner(cfg)
+    runner = build_launch_runner(cfg)
     runner.train()
 
 

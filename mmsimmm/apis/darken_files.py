@@ -2,8 +2,8 @@
 """File-level helpers shared by the offline darkening tools.
 
 ``tools/darken.py`` (images, folders, list files), ``tools/darken_dataset.py``
-(dataset trees) and the feature-similarity analysis use the same
-conventions as ``tools/darken_video.py``:
+(dataset trees), ``tools/darken_video.py`` (videos) and the
+feature-similarity analysis share these conventions:
 
 * the random draws of a file (exposure level, exposure-map noise) depend
   only on the global seed and the file's relative path
@@ -72,8 +72,6 @@ class ExposureNoise:
 
 def path_seed(seed: int, rel_path: str) -> int:
     """Seed of one file, from the global seed and its relative path.
-
-    The same derivation as ``tools/darken_video.py``.
 
     Args:
         seed (int): The global seed.
@@ -266,23 +264,26 @@ def sample_level(exposure_range: Sequence[float],
     return float(sample_exposure(1, exposure_range, generator=generator))
 
 
-def exposure_input(level: float,
+def exposure_input(level: Union[float, torch.Tensor],
                    size: Tuple[int, int],
                    generator: torch.Generator,
                    noise: Optional[ExposureNoise] = None) -> torch.Tensor:
-    """The darkener's exposure input for one image (on the CPU).
+    """The darkener's exposure input for one image or a batch (CPU).
 
     Args:
-        level (float): The exposure level.
+        level (float | torch.Tensor): The exposure level, or ``(N,)``
+            CPU levels of a batch.
         size (Tuple[int, int]): Image ``(H, W)``.
-        generator (torch.Generator): The file's CPU generator.
+        generator (torch.Generator): The file's (batch's) CPU generator.
         noise (ExposureNoise, optional): Exposure-map noise, or None for
-            the bare level. Defaults to None.
+            the bare levels. Defaults to None.
 
     Returns:
-        torch.Tensor: A level ``(1,)`` or a noisy map ``(1, 1, H, W)``.
+        torch.Tensor: Levels ``(N,)`` or noisy maps ``(N, 1, H, W)``, with
+        ``N = 1`` for a float ``level``.
     """
-    levels = torch.tensor([float(level)])
+    levels = level if isinstance(level, torch.Tensor) else torch.tensor(
+        [float(level)])
     if noise is None:
         return levels
     return exposure_noise_map(

@@ -1,20 +1,68 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
-"""Config edits shared by ``tools/train.py`` and ``tools/test.py``.
+"""Options and config edits shared by ``tools/train.py`` and ``tools/test.py``.
 
 The tools run any mmpretrain, mmsegmentation, mmaction2 or mmsimmm config,
 so nothing here depends on a toolkit.
 """
+import argparse
 import inspect
+import os
 import os.path as osp
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.registry import HOOKS, RUNNERS
 from mmengine.runner import Runner
 
-from .dist import is_cpu_only
+from .dist import is_cpu_only, setup_cpu_distributed
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def add_launch_arguments(parser: argparse.ArgumentParser,
+                         cfg_options_example: str) -> None:
+    """Add ``--cfg-options``, ``--launcher`` and ``--local-rank``.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+        cfg_options_example (str): A ``key=value`` example for the help of
+            ``--cfg-options``, e.g. ``'train_cfg.max_iters=10'``.
+    """
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help=f'override config settings, e.g. {cfg_options_example} or '
+        'key="[a,b]"; no white space inside a value')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank (torch>=2.0) or
+    # --local_rank (older)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_launch_args(parser: argparse.ArgumentParser,
+                      argv: Optional[Sequence[str]] = None
+                      ) -> argparse.Namespace:
+    """Parse a command line with :func:`add_launch_arguments` options.
+
+    Sets the ``LOCAL_RANK`` environment variable from ``--local-rank``
+    unless the launcher already did.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+        argv (Sequence[str], optional): Arguments. Defaults to None
+            (``sys.argv[1:]``).
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
@@ -33,6 +81,25 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def load_launch_config(args: argparse.Namespace) -> Config:
+    """The config of a train/test command line.
+
+    Reads ``args.config`` with ``args.cfg_options`` merged, then sets the
+    launcher and the work dir (:func:`set_work_dir`).
+
+    Args:
+        args (argparse.Namespace): ``config``, ``cfg_options``,
+            ``launcher`` and ``work_dir``.
+
+    Returns:
+        Config: The config.
+    """
+    cfg = load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    set_work_dir(cfg, args.work_dir)
     return cfg
 
 
@@ -195,3 +262,23 @@ def build_runner(cfg: Config) -> Runner:
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def build_launch_runner(cfg: Config) -> Runner:
+    """Finish a train/test config and build its runner.
+
+    Fixes the dataloaders' ``persistent_workers``
+    (:func:`fix_persistent_workers`) and prepares a distributed run on a
+    machine without a GPU (``setup_cpu_distributed``) for
+    ``cfg.launcher``.
+
+    Args:
+        cfg (Config): The config from :func:`load_launch_config`, changed
+            in place.
+
+    Returns:
+        Runner: The runner.
+    """
+    fix_persistent_workers(cfg)
+    setup_cpu_distributed(cfg, cfg.launcher)
+    return build_runner(cfg)

@@ -1,5 +1,7 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
-"""Config edits made by tools/train.py and tools/test.py."""
+"""Options and config edits of tools/train.py and tools/test.py."""
+import argparse
+import os
 import os.path as osp
 
 import pytest
@@ -152,3 +154,40 @@ def test_show_dir_needs_a_visualization_hook(tmp_path):
     cfg = make_cfg(tmp_path, 'default_hooks = dict()\n')
     with pytest.raises(KeyError, match='default_hooks.visualization'):
         runner_setup.enable_visualization(cfg, 'vis')
+
+
+def test_launch_arguments_set_local_rank(monkeypatch):
+    parser = argparse.ArgumentParser()
+    parser.add_argument('config')
+    runner_setup.add_launch_arguments(parser, 'a.b=1')
+    assert 'e.g. a.b=1 or' in parser.format_help()
+    # setenv first so that the teardown restores the original state
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    monkeypatch.delenv('LOCAL_RANK')
+    args = runner_setup.parse_launch_args(
+        parser, ['c.py', '--local-rank', '3', '--cfg-options', 'a.b=2'])
+    assert (args.launcher, args.local_rank) == ('none', 3)
+    assert args.cfg_options == {'a.b': 2}
+    assert os.environ['LOCAL_RANK'] == '3'
+    # a LOCAL_RANK set by the launcher wins over the option
+    runner_setup.parse_launch_args(
+        parser, ['c.py', '--local_rank', '1', '--launcher', 'pytorch'])
+    assert os.environ['LOCAL_RANK'] == '3'
+    with pytest.raises(SystemExit):
+        runner_setup.parse_launch_args(parser, ['c.py', '--launcher', 'x'])
+
+
+def test_load_launch_config_and_runner(tmp_path, monkeypatch):
+    (tmp_path / 'cfg.py').write_text(
+        'train_dataloader = dict(num_workers=0, persistent_workers=True)\n')
+    args = argparse.Namespace(
+        config=str(tmp_path / 'cfg.py'),
+        cfg_options={'extra': 1},
+        launcher='none',
+        work_dir=None)
+    cfg = runner_setup.load_launch_config(args)
+    assert (cfg.launcher, cfg.extra) == ('none', 1)
+    assert cfg.work_dir == osp.join('./work_dirs', 'cfg')
+    monkeypatch.setattr(runner_setup, 'build_runner', lambda cfg: 'runner')
+    assert runner_setup.build_launch_runner(cfg) == 'runner'
+    assert cfg.train_dataloader.persistent_workers is False

@@ -116,6 +116,7 @@ def test_wheel_ships_configs_and_tools(run_tool, tmp_path):
         archive.extractall(tmp_path / 'site')
     for name in ('mmsimmm/.mim/tools/train.py', 'mmsimmm/.mim/tools/test.py',
                  'mmsimmm/.mim/tools/dist_train.sh',
+                 'mmsimmm/.mim/tools/dist_common.sh',
                  'mmsimmm/.mim/model-index.yml',
                  'mmsimmm/.mim/configs/_base_/foundation_probe.py',
                  'mmsimmm/registry.py'):

@@ -52,16 +52,13 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from mmsimmm.apis.darken_files import ExposureNoise, build_darkener
+from mmsimmm.apis import add_exposure_arguments, check_exposure_arguments
+from mmsimmm.apis.darken_files import build_darkener, exposure_input
 from mmsimmm.datasets.transforms.low_light import (
     degrade_frames,
     degrade_low_light,
 )
-from mmsimmm.models.darkeners import (
-    exposure_noise_map,
-    sample_exposure,
-    validate_exposure_range,
-)
+from mmsimmm.models.darkeners import sample_exposure
 from mmsimmm.models.utils import FeatureRecorder, PixelSpace
 from mmsimmm.registry import MODELS
 from mmsimmm.utils import allow_trusted_checkpoints
@@ -96,28 +93,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--degrade',
         action='store_true',
         help='darken with the synthetic LowLightDegradation instead')
-    parser.add_argument(
-        '--exposure',
-        type=float,
-        help='one exposure level for all images (default: drawn per image '
-        'from --exposure-range)')
-    parser.add_argument(
-        '--exposure-range',
-        type=float,
-        nargs=2,
-        default=(0.0, 0.2),
-        metavar=('LOW', 'HIGH'),
-        help='range of the drawn levels (default 0 0.2)')
-    parser.add_argument(
-        '--noise',
-        choices=('on', 'off'),
-        default='on',
-        help='exposure-map noise of the adaptation stage (default on)')
-    parser.add_argument(
-        '--patch-ratio',
-        type=int,
-        default=16,
-        help='patch size of the exposure-map noise (default 16)')
+    add_exposure_arguments(parser, exposure='one', noise_std=False)
     parser.add_argument(
         '--modules',
         nargs='+',
@@ -143,7 +119,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--batch-size', type=int, help='default: the dataloader\'s')
     parser.add_argument('--num-workers', type=int, default=2)
-    parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument(
         '--out-dir',
@@ -174,14 +149,9 @@ def check_args(args: argparse.Namespace) -> None:
             raise FileNotFoundError(f'checkpoint not found: {path}')
     if args.num_images < 1:
         raise ValueError(f'--num-images must be >= 1, got {args.num_images}')
-    args.exposure_range = validate_exposure_range(args.exposure_range,
-                                                  '--exposure-range')
+    check_exposure_arguments(args)
     if args.exposure is not None:
-        args.exposure_range = validate_exposure_range(
-            (args.exposure, args.exposure), '--exposure')
-    args.noise_cfg = (
-        ExposureNoise(patch_ratio=args.patch_ratio)
-        if args.noise == 'on' else None)
+        args.exposure_range = (args.exposure, args.exposure)
 
 
 # ----------------------------------------------------------------------
@@ -293,15 +263,8 @@ def make_darken_fn(args: argparse.Namespace
         num = rgb.shape[0]
         levels = sample_exposure(num, args.exposure_range,
                                  generator=generator)
-        exposure = levels
-        if args.noise_cfg is not None:
-            exposure = exposure_noise_map(
-                levels,
-                rgb.shape[-2:],
-                pixel_std=args.noise_cfg.std,
-                patch_std=args.noise_cfg.std,
-                patch_ratio=args.noise_cfg.patch_ratio,
-                generator=generator)
+        exposure = exposure_input(levels, rgb.shape[-2:], generator,
+                                  args.noise_cfg)
         with torch.no_grad():
             return darkener(rgb, exposure.to(rgb.device)).clamp(0, 1)
 

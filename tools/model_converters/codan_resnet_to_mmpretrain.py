@@ -26,7 +26,6 @@ Example::
 import argparse
 import os
 import os.path as osp
-import pickle
 import re
 import sys
 from collections import OrderedDict
@@ -34,6 +33,12 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
+from mmsimmm.apis.converters import (
+    add_allow_pickle_argument,
+    list_keys,
+    load_checkpoint_dict,
+    unwrap_state_dict,
+)
 from mmsimmm.datasets.codan import CODAN_CLASSES
 
 BYOL_ONLINE = 'resnet.'
@@ -57,61 +62,6 @@ DEPTHS = {
 }
 
 
-def _list_keys(keys: Sequence[str], limit: int = 10) -> str:
-    shown = ', '.join(keys[:limit])
-    return shown + (f' (and {len(keys) - limit} more)'
-                    if len(keys) > limit else '')
-
-
-def load_source(path: str, allow_pickle: bool = False) -> dict:
-    """Load a checkpoint file (tensors-only unpickling unless allowed).
-
-    Args:
-        path (str): The checkpoint.
-        allow_pickle (bool): Fully unpickle (runs code from the file; only
-            for trusted files). Defaults to False.
-
-    Returns:
-        dict: The loaded object.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'Checkpoint {path} not found.')
-    try:
-        checkpoint = torch.load(
-            path, map_location='cpu', weights_only=not allow_pickle)
-    except pickle.UnpicklingError as error:
-        raise ValueError(
-            f'{path} holds objects other than tensors and plain containers '
-            f'({str(error).splitlines()[0]}); if you trust the file, rerun '
-            'with --allow-pickle.') from None
-    if not isinstance(checkpoint, dict):
-        raise ValueError(f'{path} holds a {type(checkpoint).__name__}, not a '
-                         'dict.')
-    return checkpoint
-
-
-def get_state_dict(checkpoint: dict, path: str) -> Dict[str, torch.Tensor]:
-    """Unwrap ``'state_dict'`` and a common ``module.`` prefix.
-
-    Args:
-        checkpoint (dict): The loaded checkpoint.
-        path (str): Its file name, for messages.
-
-    Returns:
-        Dict[str, torch.Tensor]: The bare state dict.
-    """
-    state = checkpoint.get('state_dict', checkpoint)
-    if not isinstance(state, dict) or not state:
-        raise ValueError(f"{path}: 'state_dict' is empty or not a dict.")
-    not_tensors = [k for k, v in state.items() if not torch.is_tensor(v)]
-    if not_tensors:
-        raise ValueError(f'{path}: these entries are not tensors, so this is '
-                         f'not a state dict: {_list_keys(not_tensors)}.')
-    if all(k.startswith('module.') for k in state):
-        state = {k[len('module.'):]: v for k, v in state.items()}
-    return state
-
-
 def select_resnet(state: Dict[str, torch.Tensor],
                   path: str) -> Tuple[str, Dict[str, torch.Tensor]]:
     """Detect the layout and return the torchvision-named online ResNet.
@@ -131,7 +81,7 @@ def select_resnet(state: Dict[str, torch.Tensor],
         if unexpected:
             raise ValueError(
                 f'{path}: keys outside the BYOL wrapper layout '
-                f'{BYOL_PREFIXES}: {_list_keys(unexpected)}.')
+                f'{BYOL_PREFIXES}: {list_keys(unexpected)}.')
         state = {
             k[len(BYOL_ONLINE):]: v
             for k, v in state.items() if k.startswith(BYOL_ONLINE)
@@ -142,7 +92,7 @@ def select_resnet(state: Dict[str, torch.Tensor],
             k.startswith(('backbone.', 'head.')) for k in unexpected) else '')
         raise ValueError(
             f'{path}: not a torchvision-style ResNet ({layout} layout); '
-            f'unexpected keys: {_list_keys(unexpected)}.{hint}')
+            f'unexpected keys: {list_keys(unexpected)}.{hint}')
     return layout, state
 
 
@@ -194,8 +144,8 @@ def convert(state: Dict[str, torch.Tensor],
     extra = [k for k in backbone if k not in reference]
     if missing or extra:
         raise ValueError(f'{path}: ResNet-{depth} keys differ from '
-                         f'mmpretrain: missing {_list_keys(missing)}; '
-                         f'unexpected {_list_keys(extra)}.')
+                         f'mmpretrain: missing {list_keys(missing)}; '
+                         f'unexpected {list_keys(extra)}.')
     wrong = [
         f'{k} {tuple(v.shape)} != {tuple(reference[k].shape)}'
         for k, v in backbone.items() if v.shape != reference[k].shape
@@ -205,7 +155,7 @@ def convert(state: Dict[str, torch.Tensor],
         wrong.append(f'fc.weight {tuple(state["fc.weight"].shape)}')
     if wrong:
         raise ValueError(f'{path}: shapes differ from mmpretrain ResNet-'
-                         f'{depth}: {_list_keys(wrong)}.')
+                         f'{depth}: {list_keys(wrong)}.')
     converted = OrderedDict()
     for key, value in state.items():
         if key.startswith('fc.'):
@@ -229,11 +179,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '(default: accept what the checkpoint has)')
     parser.add_argument(
         '--force', action='store_true', help='overwrite an existing dst')
-    parser.add_argument(
-        '--allow-pickle',
-        action='store_true',
-        help='fully unpickle src (runs code from the file; trusted files '
-        'only); needed only if it holds non-tensor objects')
+    add_allow_pickle_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -245,8 +191,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if osp.exists(args.dst) and not args.force:
         raise FileExistsError(f'{args.dst} exists; pass --force to '
                               'overwrite it.')
-    checkpoint = load_source(args.src, args.allow_pickle)
-    state = get_state_dict(checkpoint, args.src)
+    checkpoint = load_checkpoint_dict(args.src, args.allow_pickle)
+    state = unwrap_state_dict(checkpoint, args.src)
     layout, resnet = select_resnet(state, args.src)
     converted, depth, num_classes = convert(resnet, args.src,
                                             args.num_classes)

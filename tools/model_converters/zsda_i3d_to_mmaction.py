@@ -34,7 +34,6 @@ Example::
 import argparse
 import os
 import os.path as osp
-import pickle
 import re
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -42,6 +41,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 import mmsimmm  # noqa: F401  (must precede mmaction.models)
+from mmsimmm.apis.converters import (
+    add_allow_pickle_argument,
+    list_keys,
+    load_checkpoint_dict,
+    unwrap_state_dict,
+)
 from mmsimmm.datasets.arid import ARID_CLASSES
 
 BYOL_ONLINE = 'encoder_q.'
@@ -78,24 +83,13 @@ I3D_R50_BACKBONE = dict(
 _MAX_LISTED = 20
 
 
-def _list_keys(keys: Sequence[str]) -> str:
-    shown = ', '.join(keys[:_MAX_LISTED])
-    more = len(keys) - _MAX_LISTED
-    return shown + (f' (and {more} more)' if more > 0 else '')
-
-
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Convert an official ZSDA Res_I3D / Res_I3D_BYOL '
         'checkpoint to an mmaction2 Recognizer3D (i3d_r50) checkpoint.')
     parser.add_argument('src', help='official checkpoint (.pth)')
     parser.add_argument('dst', help='output mmaction2 checkpoint')
-    parser.add_argument(
-        '--allow-pickle',
-        action='store_true',
-        help='fully unpickle the source (runs code from the file; only '
-        'for trusted files); by default only tensors and plain containers '
-        'are loaded')
+    add_allow_pickle_argument(parser)
     parser.add_argument(
         '--force', action='store_true', help='overwrite an existing dst')
     return parser.parse_args(argv)
@@ -114,33 +108,11 @@ def load_state_dict(path: str,
         Tuple[Dict[str, torch.Tensor], dict]: The state dict with the
         ``module.`` prefix removed, and the other top-level entries.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path}')
-    try:
-        checkpoint = torch.load(
-            path, map_location='cpu', weights_only=not allow_pickle)
-    except pickle.UnpicklingError as error:
-        raise ValueError(
-            f'{path} holds objects other than tensors and plain containers '
-            f'({str(error).splitlines()[0]}); if you trust the file, rerun '
-            'with --allow-pickle') from None
-    if not isinstance(checkpoint, dict):
-        raise ValueError(
-            f'{path} holds a {type(checkpoint).__name__}, not a dict')
+    checkpoint = load_checkpoint_dict(path, allow_pickle)
+    extras = {}
     if 'state_dict' in checkpoint:
-        state = checkpoint['state_dict']
         extras = {k: v for k, v in checkpoint.items() if k != 'state_dict'}
-    else:
-        state, extras = checkpoint, {}
-    if not isinstance(state, dict) or not state:
-        raise ValueError(f'{path}: the state dict is empty or not a dict')
-    not_tensors = [k for k, v in state.items() if not torch.is_tensor(v)]
-    if not_tensors:
-        raise ValueError(f'{path}: entries that are not tensors, so this is '
-                         f'not a state dict: {_list_keys(not_tensors)}')
-    if all(key.startswith('module.') for key in state):
-        state = {key[len('module.'):]: v for key, v in state.items()}
-    return state, extras
+    return unwrap_state_dict(checkpoint, path, _MAX_LISTED), extras
 
 
 def select_online_network(
@@ -161,7 +133,7 @@ def select_online_network(
     unknown = [key for key in state if not key.startswith(BYOL_PREFIXES)]
     if unknown:
         raise ValueError(f'{path}: keys outside the Res_I3D_BYOL layout '
-                         f'{BYOL_PREFIXES}: {_list_keys(unknown)}')
+                         f'{BYOL_PREFIXES}: {list_keys(unknown, _MAX_LISTED)}')
     return 'res_i3d_byol', {
         key[len(BYOL_ONLINE):]: value
         for key, value in state.items() if key.startswith(BYOL_ONLINE)
@@ -245,15 +217,15 @@ def convert(state: Dict[str, torch.Tensor], path: str) -> OrderedDict:
     ]
     problems = []
     if unknown:
-        problems.append(f'unknown keys: {_list_keys(unknown)}')
+        problems.append(f'unknown keys: {list_keys(unknown, _MAX_LISTED)}')
     if unexpected:
         problems.append('keys absent from the mmaction2 model: '
-                        f'{_list_keys(unexpected)}')
+                        f'{list_keys(unexpected, _MAX_LISTED)}')
     if missing:
         problems.append(f'missing keys (mmaction2 names): '
-                        f'{_list_keys(missing)}')
+                        f'{list_keys(missing, _MAX_LISTED)}')
     if wrong:
-        problems.append(f'shape mismatches: {_list_keys(wrong)}')
+        problems.append(f'shape mismatches: {list_keys(wrong, _MAX_LISTED)}')
     if problems:
         raise ValueError(f'{path} is not an official Res_I3D (depth 50) '
                          'checkpoint: ' + '; '.join(problems))

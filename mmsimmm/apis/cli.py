@@ -1,0 +1,124 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+"""Exposure options shared by the darkening command-line tools.
+
+``tools/darken.py``, ``tools/darken_dataset.py``, ``tools/darken_video.py``
+and ``tools/analysis_tools/feature_similarity.py`` draw exposure levels
+and exposure-map noise the same way (method 4.1);
+:func:`add_exposure_arguments` gives them the same options and
+:func:`check_exposure_arguments` checks them before any work starts.
+"""
+import argparse
+from typing import Optional
+
+from mmsimmm.models.darkeners import validate_exposure_range
+
+from .darken_files import ExposureNoise
+
+#: Values of ``add_exposure_arguments(exposure=...)``.
+EXPOSURE_MODES = ('one', 'many')
+
+
+def add_exposure_arguments(parser: argparse.ArgumentParser,
+                           unit: str = 'image',
+                           exposure: Optional[str] = None,
+                           noise_switch: bool = True,
+                           noise_std: bool = True,
+                           patch_ratio: int = 16,
+                           patch_ratio_note: str = '') -> None:
+    """Add the exposure-level, exposure-noise and seed options.
+
+    Always added: ``--exposure-range LOW HIGH`` (default 0 0.2),
+    ``--patch-ratio`` and ``--seed`` (default 0).
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+        unit (str): What gets one exposure level, for the help texts.
+            Defaults to 'image'.
+        exposure (str, optional): Add ``--exposure``: ``'one'`` fixed level
+            or ``'many'`` levels (``nargs='+'``), each in [0, 1]; None adds
+            no ``--exposure``. Defaults to None.
+        noise_switch (bool): Add ``--noise on|off`` (default on); without
+            it the noise is always on. Defaults to True.
+        noise_std (bool): Add ``--noise-std`` (default 0.025); without it
+            the sigma is :class:`ExposureNoise`'s default. Defaults to True.
+        patch_ratio (int): Default of ``--patch-ratio``. Defaults to 16.
+        patch_ratio_note (str): Appended to the help of ``--patch-ratio``.
+            Defaults to ''.
+    """
+    if exposure is not None:
+        if exposure not in EXPOSURE_MODES:
+            raise ValueError(f'exposure must be one of {EXPOSURE_MODES} or '
+                             f'None, got {exposure!r}')
+        drawn = f'one level per {unit} drawn from --exposure-range'
+        parser.add_argument(
+            '--exposure',
+            type=float,
+            nargs='+' if exposure == 'many' else None,
+            help=(f'exposure level(s) in [0, 1] (default: {drawn})'
+                  if exposure == 'many' else
+                  f'one exposure level in [0, 1] for all {unit}s '
+                  f'(default: {drawn})'))
+    parser.add_argument(
+        '--exposure-range',
+        type=float,
+        nargs=2,
+        default=(0.0, 0.2),
+        metavar=('LOW', 'HIGH'),
+        help=f'range of the drawn exposure levels, one level per {unit} '
+        '(default 0 0.2)')
+    if noise_switch:
+        parser.add_argument(
+            '--noise',
+            choices=('on', 'off'),
+            default='on',
+            help='pixel + patch exposure-map noise of the adaptation stage '
+            '(default on)')
+    if noise_std:
+        parser.add_argument(
+            '--noise-std',
+            type=float,
+            default=ExposureNoise.std,
+            help='sigma of the pixel and the patch exposure-map noise '
+            f'(default {ExposureNoise.std})')
+    note = f'; {patch_ratio_note}' if patch_ratio_note else ''
+    parser.add_argument(
+        '--patch-ratio',
+        type=int,
+        default=patch_ratio,
+        help='patch noise is drawn at (H/ratio, W/ratio) and up-sampled '
+        f'(default {patch_ratio}){note}')
+    parser.add_argument('--seed', type=int, default=0, help='random seed')
+
+
+def check_exposure_arguments(args: argparse.Namespace) -> None:
+    """Check the options of :func:`add_exposure_arguments` in place.
+
+    Sets ``args.exposure_range`` to a checked ``(low, high)`` tuple and
+    ``args.noise_cfg`` to an :class:`ExposureNoise`, or None with
+    ``--noise off`` (whose noise options are then not checked).
+
+    Args:
+        args (argparse.Namespace): The parsed options.
+
+    Raises:
+        ValueError: Naming the offending option.
+    """
+    args.exposure_range = validate_exposure_range(args.exposure_range,
+                                                  '--exposure-range')
+    levels = getattr(args, 'exposure', None)
+    if isinstance(levels, float):
+        levels = [levels]
+    for level in levels or ():
+        if not 0 <= level <= 1:
+            raise ValueError(f'--exposure levels must be in [0, 1], got '
+                             f'{level}')
+    if getattr(args, 'noise', 'on') == 'off':
+        args.noise_cfg = None
+        return
+    std = getattr(args, 'noise_std', ExposureNoise.std)
+    if std < 0:
+        raise ValueError(f'--noise-std must be >= 0, got {std}')
+    if args.patch_ratio < 1:
+        raise ValueError(f'--patch-ratio must be >= 1, got '
+                         f'{args.patch_ratio}')
+    args.noise_cfg = ExposureNoise(std, args.patch_ratio)

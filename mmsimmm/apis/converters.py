@@ -1,0 +1,104 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+"""Helpers shared by the checkpoint converters (``tools/model_converters``).
+
+By default a source checkpoint is unpickled with ``weights_only=True``
+(tensors and plain containers only); ``--allow-pickle``
+(:func:`add_allow_pickle_argument`) lifts that for trusted files.
+"""
+import argparse
+import os.path as osp
+import pickle
+from typing import Dict, Sequence
+
+import torch
+
+
+def list_keys(keys: Sequence[str], limit: int = 10) -> str:
+    """Join the first ``limit`` keys, noting how many more there are.
+
+    Args:
+        keys (Sequence[str]): The keys (or other names).
+        limit (int): How many to show. Defaults to 10.
+
+    Returns:
+        str: E.g. ``'a, b (and 3 more)'``.
+    """
+    more = len(keys) - limit
+    return ', '.join(keys[:limit]) + (f' (and {more} more)'
+                                      if more > 0 else '')
+
+
+def add_allow_pickle_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--allow-pickle`` for :func:`load_checkpoint_dict`.
+
+    Args:
+        parser (argparse.ArgumentParser): The converter's parser.
+    """
+    parser.add_argument(
+        '--allow-pickle',
+        action='store_true',
+        help='fully unpickle the source (runs code from the file; trusted '
+        'files only); by default only tensors and plain containers are '
+        'loaded')
+
+
+def load_checkpoint_dict(path: str, allow_pickle: bool = False) -> dict:
+    """Load a checkpoint file that must hold a dict, on the CPU.
+
+    Args:
+        path (str): The checkpoint file.
+        allow_pickle (bool): Fully unpickle (runs code from the file; only
+            for trusted files). Defaults to False (``weights_only``).
+
+    Returns:
+        dict: The loaded checkpoint.
+
+    Raises:
+        FileNotFoundError: If ``path`` is not a file.
+        ValueError: If it holds other objects than tensors and plain
+            containers (without ``allow_pickle``) or is not a dict.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    try:
+        checkpoint = torch.load(
+            path, map_location='cpu', weights_only=not allow_pickle)
+    except pickle.UnpicklingError as error:
+        raise ValueError(
+            f'{path} holds objects other than tensors and plain containers '
+            f'({str(error).splitlines()[0]}); if you trust the file, rerun '
+            'with --allow-pickle') from None
+    if not isinstance(checkpoint, dict):
+        raise ValueError(
+            f'{path} holds a {type(checkpoint).__name__}, not a dict')
+    return checkpoint
+
+
+def unwrap_state_dict(checkpoint: dict, path: str,
+                      limit: int = 10) -> Dict[str, torch.Tensor]:
+    """The tensors of a checkpoint, without a common ``module.`` prefix.
+
+    Args:
+        checkpoint (dict): From :func:`load_checkpoint_dict`: a bare state
+            dict or one under ``'state_dict'``.
+        path (str): Its file name, for messages.
+        limit (int): How many offending keys an error lists. Defaults to
+            10.
+
+    Returns:
+        Dict[str, torch.Tensor]: The state dict; the ``module.`` prefix of
+        DataParallel is removed when every key has it.
+
+    Raises:
+        ValueError: If the state dict is empty or holds non-tensors.
+    """
+    state = checkpoint.get('state_dict', checkpoint)
+    if not isinstance(state, dict) or not state:
+        raise ValueError(f"{path}: 'state_dict' is empty or not a dict")
+    not_tensors = [k for k, v in state.items() if not torch.is_tensor(v)]
+    if not_tensors:
+        raise ValueError(f'{path}: these entries are not tensors, so this is '
+                         f'not a state dict: {list_keys(not_tensors, limit)}')
+    if all(key.startswith('module.') for key in state):
+        state = {key[len('module.'):]: v for key, v in state.items()}
+    return state

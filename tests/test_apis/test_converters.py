@@ -1,0 +1,49 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+"""Checkpoint loading shared by the model converters."""
+import argparse
+
+import pytest
+import torch
+
+from mmsimmm.apis.converters import (
+    list_keys,
+    load_checkpoint_dict,
+    unwrap_state_dict,
+)
+
+
+def test_list_keys():
+    assert list_keys(['a', 'b']) == 'a, b'
+    assert list_keys(['a', 'b', 'c'], limit=2) == 'a, b (and 1 more)'
+
+
+def test_load_checkpoint_dict(tmp_path):
+    path = tmp_path / 'ok.pth'
+    torch.save(dict(state_dict=dict(w=torch.ones(2))), path)
+    assert torch.equal(load_checkpoint_dict(str(path))['state_dict']['w'],
+                       torch.ones(2))
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        load_checkpoint_dict(str(tmp_path / 'missing.pth'))
+    torch.save([torch.ones(1)], tmp_path / 'list.pth')
+    with pytest.raises(ValueError, match='holds a list, not a dict'):
+        load_checkpoint_dict(str(tmp_path / 'list.pth'))
+    # a non-tensor object needs --allow-pickle
+    torch.save(dict(args=argparse.Namespace(a=1)), tmp_path / 'obj.pth')
+    with pytest.raises(ValueError, match='--allow-pickle'):
+        load_checkpoint_dict(str(tmp_path / 'obj.pth'))
+    loaded = load_checkpoint_dict(str(tmp_path / 'obj.pth'), True)
+    assert loaded['args'].a == 1
+
+
+def test_unwrap_state_dict():
+    weight = torch.zeros(1)
+    wrapped = dict(state_dict={'module.a': weight, 'module.b': weight})
+    assert list(unwrap_state_dict(wrapped, 'x.pth')) == ['a', 'b']
+    # a prefix on only some keys stays
+    mixed = {'module.a': weight, 'b': weight}
+    assert list(unwrap_state_dict(mixed, 'x.pth')) == ['module.a', 'b']
+    with pytest.raises(ValueError, match="x.pth: 'state_dict' is empty"):
+        unwrap_state_dict(dict(state_dict={}), 'x.pth')
+    not_tensors = {f'k{i}': i for i in range(3)}
+    with pytest.raises(ValueError, match=r'k0, k1 \(and 1 more\)'):
+        unwrap_state_dict(not_tensors, 'x.pth', limit=2)
