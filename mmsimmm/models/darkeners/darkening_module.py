@@ -440,6 +440,12 @@ class _TiledTrunk(torch.autograd.Function):
     def forward(ctx, module: 'DarkeningModule', net_input: Tensor,
                 *params: Tensor) -> Tensor:
         ctx.module = module
+        device = net_input.device.type
+        # the recomputation runs under the forward pass's autocast state
+        ctx.autocast = dict(
+            device_type=device,
+            enabled=torch.is_autocast_enabled(device),
+            dtype=torch.get_autocast_dtype(device))
         ctx.save_for_backward(net_input)
         return module._trunk_tiled(net_input)
 
@@ -455,7 +461,7 @@ class _TiledTrunk(torch.autograd.Function):
         for tile in _tiles(net_input.shape, module.train_tile_pixels,
                            module.train_max_tile_width):
             window = tile.read(net_input).detach().requires_grad_(want_input)
-            with torch.enable_grad():
+            with torch.enable_grad(), torch.autocast(**ctx.autocast):
                 kept = module._trunk(window, inference=False)[tile.kept_in]
                 grads = torch.autograd.grad(
                     kept, ([window] if want_input else []) + params,

@@ -244,3 +244,25 @@ def test_tiled_training_frozen_parameters_get_no_gradient():
     # an input that needs no gradient does not get one either
     frozen = DarkeningModule(tiled_training=True).requires_grad_(False)
     assert not frozen(torch.rand(1, 3, 20, 24), 0.2).requires_grad
+
+
+def test_tiled_training_recomputes_under_the_forward_autocast_state():
+    """The backward pass recomputes tiles with the forward's autocast."""
+    torch.manual_seed(5)
+    module = DarkeningModule(tiled_training=True)
+    states = []
+    trunk = module._trunk
+
+    def spy(net_input, inference):
+        if not inference:  # the recomputation in the backward pass
+            states.append((torch.is_autocast_enabled('cpu'),
+                           torch.get_autocast_dtype('cpu')))
+        return trunk(net_input, inference)
+
+    module._trunk = spy
+    img = torch.rand(1, 3, 20, 24)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        dark = module(img, 0.2)
+    dark.float().mean().backward()
+    module(img, 0.2).mean().backward()
+    assert states == [(True, torch.bfloat16), (False, torch.bfloat16)]
