@@ -4,7 +4,8 @@
 1. generates the SyntheticDayNightShapes images (cached under --data-root);
 2. trains the day-only ResNet-18 baseline, then SimMinMax from its
    checkpoint (darken + adapt stages), through ``tools/train.py``;
-3. tests both on ``test_day`` and ``test_night`` through ``tools/test.py``
+3. tests both on ``test_day`` and ``test_night`` (one ``tools/test.py``
+   run with ``PerDomainMetric``)
    and prints ``method | day top-1 | night top-1``;
 4. draws day test images, their darkened versions by the learned darkener
    at several exposure levels and the simulated night images
@@ -38,7 +39,7 @@ TOOLS_DIR = osp.dirname(osp.abspath(__file__))
 REPO_ROOT = osp.dirname(TOOLS_DIR)
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'demo')
 SPLITS = ('train', 'val', 'test_day', 'test_night')
-DOMAINS = dict(day='test_day', night='test_night')
+DOMAINS = ('day', 'night')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
@@ -287,7 +288,10 @@ def train_method(method: Method, work_dir: str, options: Sequence[str],
 
 def test_method(method: Method, checkpoint: str, work_dir: str,
                 options: Sequence[str]) -> Dict[str, float]:
-    """Top-1 of a checkpoint on test_day and test_night (tools/test.py).
+    """Day and night top-1 of a checkpoint in one ``tools/test.py`` run.
+
+    The demo configs test on split ``test`` (test_day + test_night, each
+    sample tagged with its domain) with ``PerDomainMetric``.
 
     Args:
         method (Method): The method (its config builds the model).
@@ -298,16 +302,15 @@ def test_method(method: Method, checkpoint: str, work_dir: str,
     Returns:
         dict[str, float]: ``{'day': top-1, 'night': top-1}`` in percent.
     """
-    results = {}
-    for domain, split in DOMAINS.items():
-        metrics = _tool('test')([
-            method.config, checkpoint, '--work-dir',
-            osp.join(work_dir, f'test_{split}'), '--cfg-options', *options,
-            f'test_dataloader.dataset.split={split}',
-            f'experiment_name={_run_name(method, split)}'
-        ])
-        results[domain] = float(metrics['accuracy/top1'])
-    return results
+    metrics = _tool('test')([
+        method.config, checkpoint, '--work-dir',
+        osp.join(work_dir, 'test'), '--cfg-options', *options,
+        f'experiment_name={_run_name(method, "test")}'
+    ])
+    return {
+        domain: float(metrics[f'{domain}/accuracy/top1'])
+        for domain in DOMAINS
+    }
 
 
 def run_methods(methods: Sequence[Method],
@@ -425,7 +428,7 @@ def darkening_grid(checkpoint: str,
         raise ValueError(f'num_images must be in [1, {len(CLASSES)}], got '
                          f'{num_images}')
     manifests = {}
-    for split in DOMAINS.values():
+    for split in ('test_day', 'test_night'):
         path = osp.join(data_root, split, MANIFEST)
         if not osp.isfile(path):
             raise FileNotFoundError(f'{path} not found: generate the '

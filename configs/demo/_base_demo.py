@@ -24,14 +24,11 @@
 # `tools/run_demo.py` and `tools/benchmark_synthetic.py` run these configs
 # through tools/train.py and tools/test.py.
 #
-# Test protocol: the test loader reads ONE split (default `test_night`, the
-# zero-shot target). The tools test each checkpoint twice:
-#   python tools/test.py CONFIG CKPT                       # night top-1
-#   python tools/test.py CONFIG CKPT \
-#       --cfg-options test_dataloader.dataset.split=test_day  # day top-1
-# `val` (500 day images) is the only split used for choices. (CODaN's
-# PerDomainMetric would give both in one run, but SyntheticDayNightShapes
-# does not tag its samples with a `domain`.)
+# Test protocol: the test loader reads split `test` (test_day + test_night,
+# each sample tagged with its `domain`) and PerDomainMetric reports
+# `day/accuracy/top1` and `night/accuracy/top1` in one run:
+#   python tools/test.py CONFIG CKPT
+# `val` (500 day images) is the only split used for choices.
 _base_ = [
     'mmpretrain::_base_/models/resnet18.py',
     'mmpretrain::_base_/default_runtime.py',
@@ -74,7 +71,11 @@ augment_pipeline = [
 train_pipeline = load_pipeline + augment_pipeline
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='PackInputs'),
+    # `domain` (day / night) lets PerDomainMetric score each test domain
+    dict(
+        type='PackInputs',
+        meta_keys=('sample_idx', 'img_path', 'ori_shape', 'img_shape',
+                   'domain')),
 ]
 
 train_dataloader = dict(
@@ -96,11 +97,11 @@ test_dataloader = dict(
     num_workers=num_workers,
     persistent_workers=False,
     dataset=dict(
-        dataset, split='test_night', test_mode=True,
+        dataset, split='test', test_mode=True,
         pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
 val_evaluator = dict(type='Accuracy', topk=(1, ))
-test_evaluator = val_evaluator
+test_evaluator = dict(type='mmsimmm.PerDomainMetric', metric=val_evaluator)
 
 # ---------------------------------------------------------------- schedule
 # From scratch: SGD + Nesterov, linear warm-up then cosine (learns faster

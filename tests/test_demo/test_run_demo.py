@@ -88,6 +88,23 @@ def test_tiny_run_trains_and_tests_every_method(tiny_run):
     assert [r['method'] for r in results['rows']] == list(ALL_METHODS)
 
 
+def test_one_test_run_equals_a_run_per_split(tiny_run, run_demo, tmp_path):
+    """PerDomainMetric on split `test` == plain Accuracy per test split."""
+    from mmengine.runner import Runner
+    row = next(r for r in tiny_run['rows'] if r['method'] == 'day_only')
+    for domain, split in (('day', 'test_day'), ('night', 'test_night')):
+        cfg = run_demo.load_method_config(
+            run_demo.METHODS['day_only'],
+            run_demo.data_options(str(tiny_run['data_root']), tiny=True) +
+            [f'test_dataloader.dataset.split={split}'])
+        cfg.test_evaluator = dict(type='Accuracy', topk=(1, ))
+        cfg.work_dir = str(tmp_path / split)
+        cfg.load_from = row['checkpoint']
+        cfg.experiment_name = f'per_split_{split}'
+        metrics = Runner.from_cfg(cfg).test()
+        assert metrics['accuracy/top1'] == pytest.approx(row[domain])
+
+
 def test_finetuned_methods_start_from_the_day_only_checkpoint(tiny_run):
     rows = {row['method']: row for row in tiny_run['rows']}
     day_ckpt = rows['day_only']['checkpoint']
