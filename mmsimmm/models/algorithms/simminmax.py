@@ -142,6 +142,14 @@ class SimMinMax(BaseModel):
             data_samples, darken_fn)`` maximises the similarity (VPR: the
             darkened query is an extra positive of each tuple). Defaults to
             'byol'.
+        joint_views (bool): Run the day and the dark view as ONE batch
+            through the task model in the adaptation stage (the task loss
+            is then twice the loss of the joint batch, logged as
+            ``task.joint.*``). BatchNorm layers in train mode then
+            normalise with and update running statistics from a batch
+            holding both domains, instead of one view at a time (the
+            official code's behaviour, the default). Needs equal
+            ``task_loss_weights``. Defaults to False.
         view_augment (dict, optional): An in-model augmentation applied to
             each view in RGB [0, 1] space in the adaptation stage, e.g.
             ``dict(type='mmsimmm.BatchColorJitter')``. Defaults to None.
@@ -172,6 +180,7 @@ class SimMinMax(BaseModel):
                  task_loss_weights: dict = dict(day=1.0, dark=1.0),
                  byol: Optional[dict] = None,
                  adapt_similarity: str = 'byol',
+                 joint_views: bool = False,
                  view_augment: Optional[dict] = None,
                  channel_order: str = 'auto',
                  data_preprocessor: Optional[dict] = None,
@@ -220,6 +229,12 @@ class SimMinMax(BaseModel):
         self.task_loss_weights = dict(dict(day=1.0, dark=1.0),
                                       **task_loss_weights)
         self.adapt_similarity = adapt_similarity
+        if joint_views and (self.task_loss_weights['day'] !=
+                            self.task_loss_weights['dark']):
+            raise ValueError(
+                'joint_views needs equal task_loss_weights for the day and '
+                f'dark views, got {self.task_loss_weights}')
+        self.joint_views = joint_views
         self.view_augment = (
             MODELS.build(view_augment) if view_augment is not None else None)
         self.pixel_space = PixelSpace(
@@ -524,19 +539,29 @@ class SimMinMax(BaseModel):
         day = self._augment(inputs, stream=1)
         dark = self._augment(dark, stream=2)
 
+        if self.joint_views:
+            views = [('joint', torch.cat([day, dark]),
+                      list(data_samples) * 2 if data_samples else
+                      data_samples, 2 * self.task_loss_weights['day'])]
+        else:
+            views = [(view, images, data_samples,
+                      self.task_loss_weights[view])
+                     for view, images in (('day', day), ('dark', dark))]
         losses, online = {}, {}
-        for view, images in (('day', day), ('dark', dark)):
+        for view, images, samples, weight in views:
             if self.byol_projector is None:
-                view_losses = self.task_model.loss(images, data_samples)
+                view_losses = self.task_model.loss(images, samples)
             else:
                 with self.byol_recorder.recording():
-                    view_losses = self.task_model.loss(images, data_samples)
+                    view_losses = self.task_model.loss(images, samples)
                 online[view] = self.byol_predictor(
                     self.byol_projector(self.byol_recorder.features()))
-            losses.update(
-                _weighted(view_losses, self.task_loss_weights[view],
-                          f'task.{view}.'))
+            losses.update(_weighted(view_losses, weight, f'task.{view}.'))
         if self.byol_projector is not None:
+            if self.joint_views:  # day rows first, then dark rows
+                halves = [level.chunk(2) for level in online.pop('joint')]
+                online = dict(
+                    day=[h[0] for h in halves], dark=[h[1] for h in halves])
             losses['byol.loss'] = self._byol_loss(online, day, dark)
         return losses
 

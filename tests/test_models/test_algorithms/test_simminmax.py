@@ -257,3 +257,38 @@ def test_video_exposure_is_constant_within_a_clip():
     # identical frames stay identical: one level and one noise map per clip
     torch.testing.assert_close(dark, dark[..., :1, :, :].expand_as(dark))
     assert not torch.allclose(dark[0], dark[1])
+
+
+@pytest.mark.parametrize('toolkit', ['mmpretrain', 'mmseg', 'mmaction'])
+def test_joint_views_equal_separate_views_without_batch_statistics(toolkit):
+    """One day+dark batch gives the losses of two views when BN is frozen.
+
+    In eval mode no layer depends on batch statistics, so the joint batch
+    must reproduce the separate views' task-loss sum and BYOL loss; in
+    train mode BN normalises the joint batch over both domains.
+    """
+    separate, joint = build(toolkit), build(toolkit, joint_views=True)
+    data = preprocess(separate, toolkit)
+    results = []
+    for model in (separate, joint):
+        model.set_stage('adapt')
+        model.eval()  # no batch statistics anywhere (BN, BN1d)
+        with torch.no_grad():
+            losses = model(**data, mode='loss')
+        task = sum(v for k, v in losses.items()
+                   if k.startswith('task.') and 'loss' in k)
+        results.append((task, losses['byol.loss'], losses))
+    (task_a, byol_a, losses_a), (task_b, byol_b, losses_b) = results
+    assert any(k.startswith('task.day.') for k in losses_a)
+    assert any(k.startswith('task.joint.') for k in losses_b)
+    assert not any(k.startswith('task.day.') for k in losses_b)
+    torch.testing.assert_close(task_b, task_a, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(byol_b, byol_a, rtol=1e-5, atol=1e-6)
+    # training mode: one forward over both views, gradients reach the task
+    joint.train()
+    step_grads(joint, data)
+    assert {'task_model', 'byol_projector',
+            'byol_predictor'} <= grad_owners(joint)
+    with pytest.raises(ValueError, match='equal task_loss_weights'):
+        build(toolkit, joint_views=True,
+              task_loss_weights=dict(day=1.0, dark=0.5))
