@@ -218,8 +218,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=list(BENCHMARK_METHODS),
         choices=list(run_demo.METHODS),
         help='methods (default: ' + ' '.join(BENCHMARK_METHODS) + '; the '
-        'map_downsample ablations simminmax_fullres_maps and '
-        'simminmax_quarterres_maps run on request)')
+        'ablations run on request: simminmax_fullres_maps, '
+        'simminmax_quarterres_maps (map_downsample), '
+        'simminmax_bn_separate, simminmax_bn_joint (BatchNorm))')
     parser.add_argument(
         '--threads',
         type=int,

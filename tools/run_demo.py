@@ -76,6 +76,11 @@ METHODS: Dict[str, Method] = {
                'day_only'),
         Method('simminmax_quarterres_maps', 'SimMinMax, D maps at 1/4 res.',
                'day_only'),
+        # BatchNorm ablation (./simminmax.py freezes BN statistics)
+        Method('simminmax_bn_separate',
+               'SimMinMax, BN updated, views one at a time', 'day_only'),
+        Method('simminmax_bn_joint', 'SimMinMax, BN updated, joint views',
+               'day_only'),
     )
 }
 DEMO_METHODS = ('day_only', 'simminmax')

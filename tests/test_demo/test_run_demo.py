@@ -63,7 +63,7 @@ def test_configs_differ_only_in_the_method():
         base.model.head.in_channels
 
 
-def test_map_ablations_change_only_map_downsample():
+def test_ablations_change_only_their_setting():
     simmm = load('simminmax')
     assert simmm.model.darkener.map_downsample == 2
     for name, factor in (('simminmax_fullres_maps', 1),
@@ -71,6 +71,14 @@ def test_map_ablations_change_only_map_downsample():
         cfg = load(name)
         assert cfg.model.darkener.map_downsample == factor
         cfg.model.darkener.map_downsample = 2
+        assert cfg.to_dict() == simmm.to_dict(), name
+    for name, joint in (('simminmax_bn_separate', False),
+                        ('simminmax_bn_joint', True)):
+        cfg = load(name)
+        assert cfg.model.task_model.backbone.norm_eval is False
+        assert cfg.model.get('joint_views', False) is joint
+        cfg.model.task_model.backbone.norm_eval = True
+        cfg.model.pop('joint_views', None)
         assert cfg.to_dict() == simmm.to_dict(), name
 
 
