@@ -49,7 +49,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action='store_true',
         help='automatic mixed precision (needs a GPU); a multi-optimizer '
         'config gets AmpOptimWrapper on each sub-wrapper')
-    add_launch_arguments(parser, 'train_cfg.max_iters=10')
+    add_launch_arguments(
+        parser, 'train_cfg.stages.1.iters=10 (SimMinMax stage length; '
+        'train_cfg.max_iters=10 for a plain config)')
     return parse_launch_args(parser, argv)
 
 

@@ -26,7 +26,7 @@ def add_launch_arguments(parser: argparse.ArgumentParser,
     Args:
         parser (argparse.ArgumentParser): The tool's parser.
         cfg_options_example (str): A ``key=value`` example for the help of
-            ``--cfg-options``, e.g. ``'train_cfg.max_iters=10'``.
+            ``--cfg-options``, e.g. ``'train_cfg.stages.1.iters=10'``.
     """
     parser.add_argument(
         '--cfg-options',

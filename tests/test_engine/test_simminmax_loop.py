@@ -85,6 +85,29 @@ def test_bad_stages_fail_before_training(tmp_path, stages, match):
     assert not list(tmp_path.glob('*.pth'))  # nothing trained
 
 
+def test_max_iters_that_disagrees_with_stages_names_the_stage_keys(tmp_path):
+    """`--cfg-options train_cfg.max_iters=N`, the plain-config idiom."""
+    stages = [dict(name='darken', iters=3), dict(name='adapt', iters=2)]
+    runner = make_runner(
+        tmp_path, stages=stages, loop_kwargs=dict(max_iters=7))
+    with pytest.raises(ValueError) as error:
+        runner.train()
+    assert str(error.value) == (
+        'train_cfg.max_iters=7, but SimMinMaxLoop runs 5 iterations '
+        '(darken 3 + adapt 2) and derives max_iters from its stages; set '
+        'the stage lengths instead, e.g. --cfg-options '
+        'train_cfg.stages.0.iters=N train_cfg.stages.1.iters=N')
+    assert not list(tmp_path.glob('*.pth'))  # nothing trained
+
+
+def test_max_iters_equal_to_the_stage_total_is_accepted(tmp_path):
+    stages = [dict(name='darken', iters=1), dict(name='adapt', iters=1)]
+    runner = make_runner(tmp_path, stages=stages, loop_kwargs=dict(
+        max_iters=4, cycles=2))
+    runner.train()
+    assert runner.iter == 4
+
+
 def test_list_scheduler_is_rejected(tmp_path):
     init_default_scope('mmpretrain')
     cfg = toy_runner_cfg(str(tmp_path), simmm_model(), 'mmpretrain')

@@ -64,6 +64,10 @@ class SimMinMaxLoop(IterBasedTrainLoop):
             ``IterBasedTrainLoop``. Defaults to None.
         stage_relative_schedulers (bool): Shift per-optimizer parameter
             schedulers into their stage windows. Defaults to True.
+        max_iters (int, optional): Only accepted when it equals the total
+            of the stages (the loop derives it); any other value is refused
+            with an error that names ``train_cfg.stages.N.iters``, the key
+            to set instead. Defaults to None.
     """
 
     def __init__(self,
@@ -74,12 +78,14 @@ class SimMinMaxLoop(IterBasedTrainLoop):
                  val_begin: int = 1,
                  val_interval: int = 1000,
                  dynamic_intervals: Optional[List[Tuple[int, int]]] = None,
-                 stage_relative_schedulers: bool = True) -> None:
+                 stage_relative_schedulers: bool = True,
+                 max_iters: Optional[int] = None) -> None:
         self.stages = self._parse_stages(stages)
         if not isinstance(cycles, int) or cycles < 1:
             raise ValueError(f'cycles must be a positive int, got {cycles}')
         self.cycles = cycles
         self.windows = self._stage_windows()
+        self._check_max_iters(max_iters)
         max_iters = self.windows[-1][2]
         self._check_optimizers(runner)
         if stage_relative_schedulers:
@@ -124,6 +130,22 @@ class SimMinMaxLoop(IterBasedTrainLoop):
             stage.setdefault('optim_wrapper', DEFAULT_STAGE_OPTIMIZERS[name])
             parsed.append(stage)
         return parsed
+
+    def _check_max_iters(self, max_iters: Optional[int]) -> None:
+        """Refuse a ``train_cfg.max_iters`` that disagrees with the stages."""
+        total = self.windows[-1][2]
+        if max_iters is None or max_iters == total:
+            return
+        stages = ' + '.join(f"{stage['name']} {stage['iters']}"
+                            for stage in self.stages)
+        cycles = f' x {self.cycles} cycles' if self.cycles > 1 else ''
+        keys = ' '.join(f'train_cfg.stages.{i}.iters=N'
+                        for i in range(len(self.stages)))
+        raise ValueError(
+            f'train_cfg.max_iters={max_iters}, but SimMinMaxLoop runs '
+            f'{total} iterations ({stages}{cycles}) and derives max_iters '
+            f'from its stages; set the stage lengths instead, e.g. '
+            f'--cfg-options {keys}')
 
     def _stage_windows(self) -> List[Tuple[dict, int, int]]:
         """(stage, begin, end) of every stage of every cycle."""
