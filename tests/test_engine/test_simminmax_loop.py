@@ -8,6 +8,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import mmsimmm  # noqa: F401
+from mmsimmm.engine.runner import simminmax_loop
 from mmsimmm.testing import tiny_classifier_cfg, toy_runner_cfg
 from mmsimmm.utils import allow_trusted_checkpoints
 
@@ -106,6 +107,21 @@ def test_max_iters_equal_to_the_stage_total_is_accepted(tmp_path):
         max_iters=4, cycles=2))
     runner.train()
     assert runner.iter == 4
+
+
+def test_milestones_past_the_stage_end_are_reported(tmp_path, monkeypatch):
+    logged = []
+    monkeypatch.setattr(simminmax_loop, 'print_log',
+                        lambda msg, **kwargs: logged.append(msg))
+    stages = [dict(name='darken', iters=1), dict(name='adapt', iters=3)]
+    make_runner(tmp_path, stages=stages).build_train_loop(
+        dict(type='mmsimmm.SimMinMaxLoop', stages=stages))
+    # the toy schedulers' milestone 1 is past darken's end, not adapt's
+    assert logged == [
+        'param_scheduler.darkener[0] (MultiStepLR): milestones [1] lie at '
+        'or after the end of its 1-iteration stage and never take effect; '
+        'scale them with the stage length'
+    ]
 
 
 def test_list_scheduler_is_rejected(tmp_path):

@@ -193,11 +193,40 @@ class SimMinMaxLoop(IterBasedTrainLoop):
                     f'optimizer {name!r}',
                     logger='current',
                     level=logging.WARNING)
+            else:
+                self._warn_unreached_milestones(name, schedulers,
+                                                windows[0][1] - windows[0][0])
             shifted[name] = [
                 self._shift(scheduler, begin, end)
                 for begin, end in windows for scheduler in schedulers
             ]
         runner.param_schedulers = shifted
+
+    @staticmethod
+    def _warn_unreached_milestones(name: str, schedulers: list,
+                                   stage_iters: int) -> None:
+        """Warn about milestones that lie past the end of their stage.
+
+        Milestones count from the stage start; a config whose stages were
+        shortened (``--cfg-options train_cfg.stages.N.iters=...``) keeps
+        milestones computed for the original length.
+        """
+        for i, scheduler in enumerate(schedulers):
+            if not isinstance(scheduler, dict):
+                continue
+            start = scheduler.get('begin', 0)
+            unreached = [
+                m for m in scheduler.get('milestones') or []
+                if start + m >= stage_iters
+            ]
+            if unreached:
+                print_log(
+                    f'param_scheduler.{name}[{i}] ({scheduler.get("type")}):'
+                    f' milestones {unreached} lie at or after the end of '
+                    f'its {stage_iters}-iteration stage and never take '
+                    'effect; scale them with the stage length',
+                    logger='current',
+                    level=logging.WARNING)
 
     @staticmethod
     def _shift(scheduler: dict, begin: int, end: int) -> dict:
