@@ -36,7 +36,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Test (and evaluate) a checkpoint (mmpretrain, mmseg, '
         'mmaction2 or mmsimmm config).')
-    parser.add_argument('config', help='test config file path')
+    parser.add_argument(
+        'config',
+        help='test config file path, or an installed package\'s config as '
+        'in _base_, e.g. mmseg::pspnet/pspnet_r18-d8_4xb2-80k_cityscapes-'
+        '512x1024.py')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
         '--work-dir', help='the dir for logs and the metrics json')

@@ -35,7 +35,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Train a model (mmpretrain, mmseg, mmaction2 or mmsimmm '
         'config).')
-    parser.add_argument('config', help='train config file path')
+    parser.add_argument(
+        'config',
+        help='train config file path, or an installed package\'s config '
+        'as in _base_ (pkg::path/to/config.py)')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
         '--resume',

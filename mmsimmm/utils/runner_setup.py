@@ -65,20 +65,50 @@ def parse_launch_args(parser: argparse.ArgumentParser,
     return args
 
 
+def resolve_config_path(path: str) -> str:
+    """The file of a config path; ``pkg::rel/path.py`` as in ``_base_``.
+
+    Args:
+        path (str): A config file, or a config of an installed package
+            such as ``'mmseg::pspnet/pspnet_r18-d8_4xb2-80k_cityscapes-
+            512x1024.py'``.
+
+    Returns:
+        str: The config file.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ModuleNotFoundError: If the package of a ``pkg::`` path is an
+            OpenMMLab package that is not installed.
+    """
+    if '::' in path:
+        try:
+            file, _ = Config._get_cfg_path(path, '')
+        except (AssertionError, FileNotFoundError, ValueError) as error:
+            # AssertionError: a package MMEngine cannot load configs from
+            raise FileNotFoundError(
+                f'config {path!r} was not found in its package '
+                f'({error})') from None
+    else:
+        file = path
+    if not osp.isfile(file):
+        raise FileNotFoundError(f'config file {path!r} does not exist')
+    return file
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """Read a config file and merge ``--cfg-options`` into it.
 
     Args:
-        path (str): The config file.
+        path (str): The config file, or ``pkg::rel/path.py`` for a config
+            of an installed package (:func:`resolve_config_path`).
         cfg_options (dict, optional): ``key=value`` overrides. Defaults to
             None.
 
     Returns:
         Config: The merged config.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'config file {path!r} does not exist')
-    cfg = Config.fromfile(path)
+    cfg = Config.fromfile(resolve_config_path(path))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg

@@ -108,6 +108,34 @@ def test_load_config_merges_options_and_names_missing_file(tmp_path):
         runner_setup.load_config(str(tmp_path / 'nope.py'))
 
 
+@pytest.mark.parametrize('path', [
+    'mmpretrain::resnet/resnet18_8xb32_in1k.py',
+    'mmseg::pspnet/pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py',
+    'mmsimmm::_base_/simmm_default.py',
+])
+def test_load_config_reads_package_configs(path):
+    """`tools/test.py mmseg::...py CKPT`: upstream configs by scope."""
+    cfg = runner_setup.load_config(path, {'extra_key': 1})
+    assert cfg.filename.endswith(path.partition('::')[2])
+    assert osp.isfile(cfg.filename)
+    assert cfg.extra_key == 1
+    runner_setup.set_work_dir(cfg)
+    assert cfg.work_dir == osp.join(
+        './work_dirs', osp.splitext(osp.basename(path))[0])
+
+
+@pytest.mark.parametrize('path, match', [
+    ('mmpretrain::resnet/no_such_config.py',
+     "config 'mmpretrain::resnet/no_such_config.py' was not found"),
+    ('not_a_package::a/b.py',
+     "config 'not_a_package::a/b.py' was not found in its package "
+     r'\(mmengine does not support to load not_a_package config'),
+])
+def test_load_config_names_a_missing_package_config(path, match):
+    with pytest.raises(FileNotFoundError, match=match):
+        runner_setup.load_config(path)
+
+
 @pytest.mark.parametrize('evaluator, expected_types', [
     ("dict(type='Accuracy')", ['Accuracy', 'DumpResults']),
     ("[dict(type='Accuracy'), dict(type='SingleLabelMetric')]",
