@@ -211,6 +211,7 @@ def toy_runner_cfg(work_dir: str,
             logger=dict(type='LoggerHook', interval=1),
             checkpoint=dict(
                 type='CheckpointHook', interval=1, by_epoch=False)),
+        log_processor=dict(by_epoch=False),
         randomness=dict(seed=seed),
         log_level='WARNING',
         env_cfg=dict(dist_cfg=dict(backend='gloo')))

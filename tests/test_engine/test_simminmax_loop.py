@@ -124,6 +124,27 @@ def test_milestones_past_the_stage_end_are_reported(tmp_path, monkeypatch):
     ]
 
 
+def test_epoch_based_checkpoint_hook_and_log_processor_are_reported(
+        tmp_path, monkeypatch):
+    logged = []
+    monkeypatch.setattr(simminmax_loop, 'print_log',
+                        lambda msg, **kwargs: logged.append(msg))
+    init_default_scope('mmpretrain')
+    stages = [dict(name='darken', iters=2), dict(name='adapt', iters=2)]
+    cfg = toy_runner_cfg(str(tmp_path), simmm_model(), 'mmpretrain',
+                         stages=stages)
+    loop_cfg = copy.deepcopy(cfg['train_cfg'])
+    Runner(**cfg).build_train_loop(copy.deepcopy(loop_cfg))
+    assert logged == []  # the toy config counts iterations
+    cfg['default_hooks']['checkpoint']['by_epoch'] = True
+    cfg['log_processor'] = dict(by_epoch=True)
+    Runner(**cfg).build_train_loop(loop_cfg)
+    assert len(logged) == 2
+    assert logged[0].startswith('CheckpointHook counts epochs')
+    assert "type='mmsimmm.AtomicCheckpointHook', by_epoch=False" in logged[0]
+    assert logged[1].startswith('log_processor counts epochs')
+
+
 def test_list_scheduler_is_rejected(tmp_path):
     init_default_scope('mmpretrain')
     cfg = toy_runner_cfg(str(tmp_path), simmm_model(), 'mmpretrain')

@@ -3,6 +3,7 @@ import copy
 import logging
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import IterBasedTrainLoop
@@ -100,6 +101,7 @@ class SimMinMaxLoop(IterBasedTrainLoop):
         self.current_stage: Optional[str] = None
         self.stage_history: List[str] = []
         self._register_simmm_hooks(runner)
+        self._warn_epoch_based_settings(runner)
         # Built before a resume loads the checkpoint's MessageHub state; an
         # earlier runner of this process with the same experiment name
         # (a timestamp) shares the hub, so drop its schedule.
@@ -246,6 +248,32 @@ class SimMinMaxLoop(IterBasedTrainLoop):
             raise ValueError(f'scheduler {scheduler.get("type")} begins '
                              'after the end of its stage')
         return scheduler
+
+    @staticmethod
+    def _warn_epoch_based_settings(runner) -> None:
+        """Warn about upstream settings that count epochs.
+
+        The loop counts iterations: an epoch-based checkpoint hook saves only
+        once, at the end of training, and an epoch-based log processor
+        reports iterations as epochs.
+        """
+        for hook in runner.hooks:
+            if isinstance(hook, CheckpointHook) and hook.by_epoch:
+                print_log(
+                    f'{type(hook).__name__} counts epochs (by_epoch=True), '
+                    'but SimMinMaxLoop counts iterations, so it saves only '
+                    'at the end of training; set default_hooks = dict('
+                    "checkpoint=dict(type='mmsimmm.AtomicCheckpointHook', "
+                    'by_epoch=False, interval=N))',
+                    logger='current',
+                    level=logging.WARNING)
+        if getattr(runner.log_processor, 'by_epoch', False):
+            print_log(
+                'log_processor counts epochs (by_epoch=True), but '
+                'SimMinMaxLoop counts iterations; set log_processor = '
+                'dict(by_epoch=False)',
+                logger='current',
+                level=logging.WARNING)
 
     @staticmethod
     def _register_simmm_hooks(runner) -> None:
