@@ -25,6 +25,7 @@ from mmsimmm.testing import (
     ToyTaskDataset,
     tiny_classifier_cfg,
     tiny_recognizer_cfg,
+    tiny_segmentor_cfg,
     toy_runner_cfg,
 )
 
@@ -130,6 +131,56 @@ def test_visualize_takes_the_middle_frame_of_clips():
     clip = data['inputs'][0][0].float() / 255  # (C, T, H, W), RGB
     torch.testing.assert_close(day[0], clip[:, 2], atol=1e-4, rtol=0)
     assert hook.visualize(fake_runner(model), data) is not None
+
+
+def test_images_of_different_sizes_are_padded_for_seg_preprocessor(
+        monkeypatch):
+    # mmseg's SegDataPreProcessor pads only when training=True; with
+    # training=False it asserts that all images have the same size
+    messages = []
+    monkeypatch.setattr(vis_module, 'print_log',
+                        lambda msg, **kwargs: messages.append(msg))
+    model = simminmax(tiny_segmentor_cfg(), 'mmseg', 'adapt')
+    data = pseudo_collate([
+        ToyTaskDataset('mmseg', size=(24, 32))[0],
+        ToyTaskDataset('mmseg', size=(32, 16))[1]
+    ])
+    inputs = data['inputs']
+    hook = DarkenVisualizationHook(interval=1, max_samples=2)
+    day = hook.day_images(model, data)
+    assert messages == [], messages  # no "preprocessor failed" warning
+    assert day.shape == (2, 3, 32, 32)
+    # the images sit top-left (BGR -> RGB), zeros at the bottom/right
+    torch.testing.assert_close(
+        day[0, :, :24], inputs[0].float().flip(0) / 255, atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        day[1, :, :, :16], inputs[1].float().flip(0) / 255, atol=1e-4,
+        rtol=0)
+    assert day[0, :, 24:].abs().max() < 1e-4
+    assert day[1, :, :, 16:].abs().max() < 1e-4
+    runner = fake_runner(model)
+    hook.after_train_iter(runner, 0, data_batch=data)
+    assert messages == [] and hook.skip_reason is None
+    runner.visualizer.add_image.assert_called_once()
+    assert runner.visualizer.add_image.call_args.args[1].ndim == 3
+    # the training batch itself is not padded
+    assert data['inputs'] is inputs and len(inputs) == 2
+    assert [tuple(x.shape) for x in inputs] == [(3, 24, 32), (3, 32, 16)]
+
+
+def test_pad_to_common_size_pads_clips_and_leaves_even_batches():
+    clips = [torch.ones(1, 3, 4, 8, 6), torch.ones(1, 3, 4, 5, 10)]
+    data = dict(inputs=clips, data_samples=['a', 'b'])
+    padded = vis_module._pad_to_common_size(data)
+    assert [tuple(x.shape) for x in padded['inputs']
+            ] == [(1, 3, 4, 8, 10)] * 2
+    assert padded['inputs'][1][..., 5:, :].sum() == 0
+    assert padded['data_samples'] is data['data_samples']
+    assert data['inputs'] is clips and clips[0].shape[-1] == 6
+    even = dict(inputs=[torch.ones(3, 8, 8)] * 2)
+    stacked = dict(inputs=torch.ones(2, 3, 8, 8))
+    for batch_ in (even, stacked, [torch.ones(3, 8, 8)]):
+        assert vis_module._pad_to_common_size(batch_) is batch_
 
 
 class TuplePreprocessor(torch.nn.Module):

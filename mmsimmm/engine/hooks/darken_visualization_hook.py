@@ -1,10 +1,11 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """Log darkened training samples and the darkener's maps while training."""
 import logging
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
@@ -38,6 +39,37 @@ def _first_samples(data_batch, num: int):
     }
 
 
+def _pad_to_common_size(data_batch: Any) -> Any:
+    """Zero-pad a batch's images (or clips) to its largest height and width.
+
+    Preprocessors such as mmseg's ``SegDataPreProcessor`` pad images to a
+    common size only when ``training=True`` and refuse a batch of different
+    sizes otherwise. The samples are padded at the bottom and right; a new
+    dict and list are returned, the given batch and tensors are unchanged.
+
+    Args:
+        data_batch (dict | Any): A collated batch whose ``inputs`` is a
+            list of tensors with the spatial size in the last two dims.
+
+    Returns:
+        dict | Any: The padded batch, or ``data_batch`` itself when its
+        inputs are not a list of tensors or already share one size.
+    """
+    inputs = (data_batch.get('inputs')
+              if isinstance(data_batch, dict) else None)
+    if (not isinstance(inputs, (list, tuple)) or not all(
+            isinstance(x, torch.Tensor) and x.dim() >= 2 for x in inputs)
+            or len({tuple(x.shape[-2:]) for x in inputs}) < 2):
+        return data_batch
+    height = max(x.shape[-2] for x in inputs)
+    width = max(x.shape[-1] for x in inputs)
+    padded = [
+        F.pad(x, (0, width - x.shape[-1], 0, height - x.shape[-2]))
+        for x in inputs
+    ]
+    return {**data_batch, 'inputs': padded}
+
+
 @HOOKS.register_module()
 class DarkenVisualizationHook(Hook):
     """Show what the darkening module does to the current training batch.
@@ -61,9 +93,10 @@ class DarkenVisualizationHook(Hook):
     to ``vis_data/scalars.json`` and, alone, to
     ``vis_data/simmm_exposure.json``), with ``step = runner.iter + 1``
     as in the logger's iteration numbers. Video clips show their middle
-    frame. Batches whose preprocessed inputs are not one tensor (e.g.
-    retrieval tuples) are skipped with a single warning. Only rank 0
-    draws.
+    frame. Samples of different sizes are zero-padded at the bottom and
+    right to the batch's largest size (on the hook's copy only). Batches
+    whose preprocessed inputs are not one tensor (e.g. retrieval tuples)
+    are skipped with a single warning. Only rank 0 draws.
 
     Enable it with ``custom_hooks`` or, in SimMinMax configs, with the
     top-level ``simmm_visualization`` setting of
@@ -146,7 +179,8 @@ class DarkenVisualizationHook(Hook):
 
         Returns None (after one warning) for batches it cannot show.
         """
-        batch = _first_samples(data_batch, self.max_samples)
+        batch = _pad_to_common_size(
+            _first_samples(data_batch, self.max_samples))
         try:
             data = model.data_preprocessor(batch, False)
         except Exception as error:  # any toolkit-specific batch format
