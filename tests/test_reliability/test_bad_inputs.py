@@ -7,9 +7,11 @@ checkpoint, no ``scalars.json``). Runs go through ``tools/train.py``'s
 """
 import os
 import os.path as osp
+from types import SimpleNamespace
 
 import pytest
 import torch
+from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 from mmsimmm.apis import load_darkener
@@ -237,3 +239,59 @@ def test_darkener_of_another_architecture(tiny_images, tmp_path,
     with pytest.raises(ValueError) as error:
         load_darkener(ckpt)
     assert ckpt in str(error.value) and 'wrong shapes' in str(error.value)
+
+
+def task_ckpt(path: str, nan_keys=()) -> str:
+    """A task-model checkpoint; ``nan_keys`` get one NaN each."""
+    state = MODELS.build(simmm_cfg('', '').model.task_model).state_dict()
+    for key in nan_keys:
+        state[key].view(-1)[0] = float('nan')
+    torch.save(dict(state_dict=state, meta=dict()), path)
+    return path
+
+
+def test_load_from_non_finite_checkpoint(tiny_images, tmp_path,
+                                         no_checkpoint_written):
+    """A diverged checkpoint is refused before training, naming the key;
+    the same checkpoint without the NaN trains."""
+    allow_trusted_checkpoints()
+    key = 'backbone.layer2.0.conv1.weight'
+    ckpt = task_ckpt(str(tmp_path / 'nan.pth'), [key])
+    cfg = simmm_cfg(str(tmp_path / 'work'), tiny_images, stages=(1, 0),
+                    custom_hooks=[dict(type='mmsimmm.CheckpointMatchHook')])
+    cfg.load_from = ckpt
+    with pytest.raises(ValueError) as error:
+        Runner.from_cfg(cfg).train()
+    message = str(error.value)
+    assert ckpt in message and key in message, message
+    assert 'NaN/Inf values in 1 of the' in message, message
+    no_checkpoint_written(str(tmp_path / 'work'))
+    cfg.work_dir = str(tmp_path / 'finite')
+    cfg.load_from = task_ckpt(str(tmp_path / 'finite.pth'))
+    Runner.from_cfg(cfg).train()
+    assert (tmp_path / 'finite' / 'iter_1.pth').exists()
+
+
+def test_non_finite_keys_are_listed_and_counted(tmp_path):
+    """At most five offending keys are named, with the total; keys that the
+    model does not load are not checked."""
+    model = MODELS.build(simmm_cfg('', '').model)
+    state = model.state_dict()
+    bad = [k for k, v in state.items() if v.is_floating_point()][:7]
+    checkpoint = dict(state_dict={k: v.clone() for k, v in state.items()})
+    checkpoint['state_dict']['not_in_the_model.weight'] = torch.tensor(
+        [float('inf')])
+    runner = SimpleNamespace(model=model, _load_from='diverged.pth',
+                             _resume=False, logger=MMLogger.get_instance(
+                                 'test_non_finite_keys'))
+    hook = CheckpointMatchHook()
+    hook.after_load_checkpoint(runner, checkpoint)  # finite: passes
+    for key in bad:
+        checkpoint['state_dict'][key] = torch.full_like(
+            state[key], float('nan'))
+    with pytest.raises(ValueError) as error:
+        hook.after_load_checkpoint(runner, checkpoint)
+    message = str(error.value)
+    assert message.startswith('diverged.pth holds NaN/Inf values in 7 of')
+    assert ', '.join(bad[:5]) + ' ... (2 more)' in message, message
+    assert bad[5] not in message and 'not_in_the_model' not in message

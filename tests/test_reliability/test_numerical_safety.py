@@ -4,16 +4,21 @@
 NaNs are injected with forward hooks at a chosen iteration (1-based, as in
 the logs) of a 2 darken + 2 adapt run that saves every iteration.
 """
+import argparse
 import os.path as osp
+import re
+from types import SimpleNamespace
 
 import pytest
 import torch
+from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from mmsimmm.engine.hooks.numerical_safety_hook import NumericalSafetyHook
+from mmsimmm.utils import allow_trusted_checkpoints
 
-from .conftest import load, simmm_cfg
+from .conftest import REPO_ROOT, load, simmm_cfg
 
 
 def make_runner(work_dir, data_root, action='raise', hooks=()):
@@ -78,6 +83,9 @@ def test_nan_loss_stops_with_loss_name_and_iteration(
     message = str(error.value)
     assert loss_key in message and f'iteration {iteration}' in message
     assert 'task.day.loss' not in message
+    assert (f'the checkpoint of iteration {iteration - 1} holds no NaN/Inf'
+            in message), message
+    assert '--cfg-options custom_hooks.0.action=skip' in message, message
     assert runner.iter == iteration - 1  # stopped inside that iteration
     assert_stopped_after(str(tmp_path), iteration - 1)
     assert all_finite(model.state_dict())  # the update was not applied
@@ -89,9 +97,79 @@ def test_nan_darkener_output_is_named(tiny_images, tmp_path):
     runner = make_runner(tmp_path, tiny_images)
     nan_output_at(runner, runner.model.darkener, 1)
     with pytest.raises(FloatingPointError,
-                       match='darkener output.* at iteration 1'):
+                       match='darkener output.* at iteration 1') as error:
         runner.train()
     assert not list(tmp_path.glob('*.pth'))
+    # nothing saved yet: no claim about a good checkpoint
+    message = str(error.value)
+    assert 'no checkpoint has been saved by this run yet' in message
+    assert 'holds no NaN/Inf' not in message, message
+
+
+def default_simmm_hooks_runner(work_dir, data_root, cfg_options=None):
+    """Hooks registered as configs/_base_/simmm_default.py does."""
+    cfg = simmm_cfg(str(work_dir), data_root)
+    cfg.simmm_custom_hooks = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', '_base_',
+                 'simmm_default.py')).simmm_custom_hooks
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return Runner.from_cfg(cfg)
+
+
+def test_suggested_cfg_option_skips(tiny_images, tmp_path):
+    """The hint names the simmm_custom_hooks entry; `--cfg-options` with it
+    (parsed by DictAction as tools/train.py does) makes the run skip."""
+    runner = default_simmm_hooks_runner(tmp_path / 'raise', tiny_images)
+    nan_output_at(runner, runner.model.darken_losses['exposure'], 2)
+    with pytest.raises(FloatingPointError) as error:
+        runner.train()
+    message = str(error.value)
+    assert 'custom_hooks=' not in message, message
+    option = re.search(r'--cfg-options (\S+=skip)', message)
+    assert option and option.group(1) == \
+        'simmm_custom_hooks.0.action=skip', message
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    cfg_options = parser.parse_args(['--cfg-options',
+                                     option.group(1)]).cfg_options
+    runner = default_simmm_hooks_runner(tmp_path / 'skip', tiny_images,
+                                        cfg_options)
+    nan_output_at(runner, runner.model.darken_losses['exposure'], 2)
+    runner.train()  # completes
+    assert runner.iter == 4
+    assert runner.message_hub.get_info('nonfinite_skipped_steps') == 1
+
+
+def test_resumed_checkpoint_is_named_good(tiny_images, tmp_path):
+    """A NaN right after a resume, before any save of the new run."""
+    allow_trusted_checkpoints()
+    make_runner(tmp_path / 'first', tiny_images).train()
+    cfg = simmm_cfg(str(tmp_path / 'resumed'), tiny_images,
+                    custom_hooks=[dict(type='mmsimmm.NumericalSafetyHook')])
+    cfg.resume, cfg.load_from = True, str(tmp_path / 'first' / 'iter_2.pth')
+    runner = Runner.from_cfg(cfg)
+    nan_output_at(runner, runner.model.task_model.head.loss_module, 3,
+                  call=2)
+    with pytest.raises(FloatingPointError) as error:
+        runner.train()
+    assert ('the checkpoint this run resumed from (iteration 2) holds no '
+            'NaN/Inf' in str(error.value)), str(error.value)
+    assert not list((tmp_path / 'resumed').glob('*.pth'))
+
+
+def test_checkpoint_note_without_checkpoint_check():
+    """Checkpoints saved unchecked are never claimed to be good."""
+    runner = SimpleNamespace(iter=0)
+    hook = NumericalSafetyHook()
+    assert hook._checkpoint_note() == (
+        'no checkpoint has been saved by this run yet')
+    hook.before_save_checkpoint(runner, dict(state_dict={}))
+    assert hook._checkpoint_note() == (
+        'the checkpoint of iteration 1 holds no NaN/Inf')
+    hook = NumericalSafetyHook(check_checkpoint=False)
+    hook.before_save_checkpoint(runner, dict(state_dict={}))
+    assert 'not checked' in hook._checkpoint_note()
 
 
 def test_skip_leaves_weights_and_optimizer_untouched(tiny_images, tmp_path):
@@ -114,6 +192,20 @@ def test_skip_leaves_weights_and_optimizer_untouched(tiny_images, tmp_path):
     third = load(tmp_path / 'iter_3.pth')
     assert not torch.equal(third['state_dict']['backbone.conv1.weight'],
                            second['state_dict']['backbone.conv1.weight'])
+
+
+def test_fresh_run_ignores_skips_left_in_a_shared_message_hub(
+        tiny_images, tmp_path):
+    """Runners of one process with one experiment name (a timestamp) share
+    a MessageHub; a new run (no resume) starts counting skipped steps at
+    0."""
+    runner = make_runner(tmp_path, tiny_images, action='skip')
+    runner.message_hub.update_info('nonfinite_skipped_steps', 5)  # stale
+    nan_output_at(runner, runner.model.darken_losses['color'], 2)
+    runner.train()
+    assert runner.message_hub.get_info('nonfinite_skipped_steps') == 1
+    assert load(tmp_path / 'iter_1.pth')['message_hub'][
+        'runtime_info'].get('nonfinite_skipped_steps') is None
 
 
 class PoisonWeightHook(Hook):

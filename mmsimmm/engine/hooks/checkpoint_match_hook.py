@@ -1,14 +1,40 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
-from typing import Sequence
+from typing import List, Mapping, Sequence
 
+import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmengine.runner import find_latest_checkpoint
 
 from mmsimmm.registry import HOOKS
 from mmsimmm.utils.checkpoint_check import (
     SIMMINMAX_PREFIXES,
     check_checkpoint_keys,
+    checkpoint_state_dict,
+    match_checkpoint_keys,
 )
+
+# offending keys named in the error message
+MAX_LISTED_KEYS = 5
+
+
+def non_finite_keys(state: Mapping, keys: Sequence[str]) -> List[str]:
+    """The ``keys`` of ``state`` whose floating-point tensor has NaN/Inf.
+
+    Args:
+        state (Mapping): Key -> value (non-tensors are ignored).
+        keys (Sequence[str]): The keys to check.
+
+    Returns:
+        list[str]: The offending keys, in the order of ``keys``.
+    """
+    bad = []
+    for key in keys:
+        value = state.get(key)
+        if (isinstance(value, torch.Tensor) and value.is_floating_point()
+                and not bool(torch.isfinite(value).all())):
+            bad.append(key)
+    return bad
 
 
 @HOOKS.register_module()
@@ -19,6 +45,10 @@ class CheckpointMatchHook(Hook):
     (``after_load_checkpoint``), in training and in testing; see
     :func:`mmsimmm.utils.checkpoint_check.check_checkpoint_keys`. The match
     is logged, e.g. ``122/122 model weights matched (100.0%)``.
+
+    A checkpoint whose weights that the model would load (same name and
+    shape, SimMinMax's own parts included) hold NaN/Inf values, e.g. of a
+    diverged run, is refused too, naming the offending keys.
 
     Args:
         min_ratio (float): Smallest accepted fraction of the model's (task)
@@ -42,16 +72,38 @@ class CheckpointMatchHook(Hook):
         self.ignore_prefixes = tuple(ignore_prefixes)
         self.strict_prefixes = tuple(strict_prefixes)
 
+    @staticmethod
+    def _source(runner) -> str:
+        """The checkpoint file being loaded, as the Runner chose it."""
+        source = getattr(runner, '_load_from', None)
+        if source is None and getattr(runner, '_resume', False):
+            # auto resume (`resume=True` without `load_from`)
+            source = find_latest_checkpoint(runner.work_dir)
+        return str(source) if source else 'the checkpoint'
+
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         model = runner.model
         model = model.module if is_model_wrapper(model) else model
-        source = getattr(runner, '_load_from', None) or 'the checkpoint'
+        source = self._source(runner)
+        model_state = model.state_dict()
         result = check_checkpoint_keys(
-            model.state_dict(),
+            model_state,
             checkpoint,
-            source=str(source),
+            source=source,
             min_ratio=self.min_ratio,
             ignore_prefixes=self.ignore_prefixes,
             strict_prefixes=self.strict_prefixes)
+        # every weight the model loads, not only the counted task part
+        loaded = match_checkpoint_keys(model_state, checkpoint).matched
+        bad = non_finite_keys(checkpoint_state_dict(checkpoint), loaded)
+        if bad:
+            more = len(bad) - MAX_LISTED_KEYS
+            listed = ', '.join(bad[:MAX_LISTED_KEYS]) + (
+                f' ... ({more} more)' if more > 0 else '')
+            raise ValueError(
+                f'{source} holds NaN/Inf values in {len(bad)} of the '
+                f'{len(loaded)} weights the model would load: {listed}. '
+                'Was it saved by a diverged run? Load an earlier '
+                'checkpoint.')
         runner.logger.info(f'CheckpointMatchHook: {source}: '
                            f'{result.summary()}')

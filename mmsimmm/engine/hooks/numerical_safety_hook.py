@@ -15,6 +15,8 @@ from torch import nn
 from mmsimmm.registry import HOOKS
 
 ACTIONS = ('raise', 'skip')
+# MessageHub info (saved in checkpoints): the number of skipped steps
+SKIPPED_INFO = 'nonfinite_skipped_steps'
 
 
 def _optim_wrappers(optim_wrapper) -> Iterator[Tuple[str, OptimWrapper]]:
@@ -42,6 +44,23 @@ def _drop_grads(optimizer: torch.optim.Optimizer) -> None:
     for group in optimizer.param_groups:
         for param in group['params']:
             param.grad = None
+
+
+def _skip_option(cfg) -> str:
+    """``--cfg-options`` key that sets this hook's ``action`` to skip.
+
+    ``custom_hooks`` wins: SimMinMaxLoop does not register a hook type of
+    ``simmm_custom_hooks`` twice.
+    """
+    cfg = cfg if cfg is not None else {}
+    for key in ('custom_hooks', 'simmm_custom_hooks'):
+        for index, hook_cfg in enumerate(cfg.get(key) or []):
+            hook_type = hook_cfg.get('type') if isinstance(hook_cfg,
+                                                          dict) else None
+            name = getattr(hook_type, '__name__', str(hook_type))
+            if name.split('.')[-1] == 'NumericalSafetyHook':
+                return f'{key}.{index}.action=skip'
+    return 'simmm_custom_hooks.0.action=skip'
 
 
 def first_non_finite(tensors: Dict[str, object]) -> Optional[str]:
@@ -78,7 +97,11 @@ class NumericalSafetyHook(Hook):
     next collective). With ``action='raise'`` a ``FloatingPointError``
     names the culprits (e.g. ``darken.loss_exposure``, ``darkener output``)
     and the iteration (1-based, as in the logs), and the parameters are not
-    updated. With ``action='skip'`` the update is skipped: no parameter,
+    updated. The message says whether a checkpoint free of NaN/Inf exists
+    (the last one saved by this run, or the one it resumed from) and how to
+    skip such steps instead (``--cfg-options`` for the config entry that
+    registered the hook, e.g. ``simmm_custom_hooks.0.action=skip``). With
+    ``action='skip'`` the update is skipped: no parameter,
     optimizer state or (restored) buffer changes; a warning names the
     culprits and counts the skipped steps (``runner.message_hub`` info
     ``nonfinite_skipped_steps``, saved in checkpoints).
@@ -120,15 +143,29 @@ class NumericalSafetyHook(Hook):
         self._log_vars: Dict[str, torch.Tensor] = {}
         self._darkener_finite: List[torch.Tensor] = []
         self._buffers: Dict[str, torch.Tensor] = {}
+        # the last checkpoint of this run known to hold no NaN/Inf, if any
+        self._good_checkpoint: Optional[str] = None
+        self._unchecked_save = False
 
     # ------------------------------------------------------------------
     # set-up and tear-down
+    def before_run(self, runner) -> None:
+        # Before a resume loads the checkpoint's MessageHub state: an earlier
+        # runner of this process with the same experiment name shares the
+        # hub, and a fresh run must not take over its count.
+        runner.message_hub.pop_info(SKIPPED_INFO)
+
     def before_train(self, runner) -> None:
         model = runner.model
         model = model.module if is_model_wrapper(model) else model
         self._model = model
-        self.skipped = runner.message_hub.get_info(
-            'nonfinite_skipped_steps', 0)
+        self.skipped = runner.message_hub.get_info(SKIPPED_INFO, 0)
+        self._good_checkpoint, self._unchecked_save = None, False
+        # only a resume sets the iteration before training starts
+        if runner.iter > 0 and first_non_finite(model.state_dict()) is None:
+            self._good_checkpoint = (
+                'the checkpoint this run resumed from (iteration '
+                f'{runner.iter}) holds no NaN/Inf')
         parse_losses = model.parse_losses
 
         def checked_parse_losses(losses):
@@ -213,13 +250,13 @@ class NumericalSafetyHook(Hook):
         if self.action == 'raise':
             raise FloatingPointError(
                 f'{message}; training stopped before optimizer {name!r} '
-                'updated the parameters (the last checkpoint is good). To '
-                'skip such steps instead, use custom_hooks=[dict(type='
-                "'mmsimmm.NumericalSafetyHook', action='skip')].")
+                f'updated the parameters ({self._checkpoint_note()}). To '
+                'skip such steps instead, train with --cfg-options '
+                f'{_skip_option(runner.cfg)}.')
         for buffer_name, buffer in self._model.named_buffers():
             buffer.data.copy_(self._buffers[buffer_name])
         self.skipped += 1
-        runner.message_hub.update_info('nonfinite_skipped_steps',
+        runner.message_hub.update_info(SKIPPED_INFO,
                                        self.skipped)
         print_log(
             f'{message}: skipped the update of optimizer {name!r} '
@@ -231,6 +268,7 @@ class NumericalSafetyHook(Hook):
     # checkpoints
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if not self.check_checkpoint:
+            self._good_checkpoint, self._unchecked_save = None, True
             return
         name = first_non_finite(checkpoint.get('state_dict', {}))
         if name is None:
@@ -241,6 +279,18 @@ class NumericalSafetyHook(Hook):
                 f'NumericalSafetyHook: refusing to save the checkpoint of '
                 f'iteration {runner.iter + 1}: {name} holds NaN/Inf values. '
                 'The previous checkpoint and last_checkpoint are kept.')
+        self._good_checkpoint = (f'the checkpoint of iteration '
+                                 f'{runner.iter + 1} holds no NaN/Inf')
+
+    def _checkpoint_note(self) -> str:
+        """What the last checkpoint of this run is worth, for the error."""
+        # a save that fails stops the run: any save seen here was written
+        if self._good_checkpoint is not None:
+            return self._good_checkpoint
+        if self._unchecked_save:
+            return ('its checkpoints were not checked for NaN/Inf: '
+                    'check_checkpoint=False')
+        return 'no checkpoint has been saved by this run yet'
 
     @staticmethod
     def _non_finite_optimizer_state(state: dict) -> Optional[str]:
