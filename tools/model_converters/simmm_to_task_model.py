@@ -1,0 +1,125 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+"""Extract the adapted task model from a SimMinMax training checkpoint.
+
+A SimMinMax checkpoint stores the task model's weights without a prefix,
+next to the darkening module (``darkener.*``), the BYOL heads and target
+(``byol_*``), an optional frozen feature model (``darken_feature_model.*``),
+and the optimizer, scheduler and message-hub states. The plain task config
+loads it as it is, but MMEngine then lists every SimMinMax key as
+unexpected. This tool writes ``{'state_dict', 'meta'}`` with the task
+model's weights only: the checkpoint to test, fine-tune or deploy with the
+upstream toolkit. ``meta`` keeps ``dataset_meta`` and the source's
+iteration.
+
+Checkpoints written by training are full pickles (message hub, RNG
+states), so ``--allow-pickle`` is needed for them; only use it on files you
+trust.
+
+Example::
+
+    python tools/model_converters/simmm_to_task_model.py \\
+        work_dirs/simmm_resnet18_codan/iter_32767.pth \\
+        checkpoints/resnet18_codan_simmm.pth --allow-pickle
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+from collections import Counter
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+
+from mmsimmm.apis.converters import (
+    add_allow_pickle_argument,
+    load_checkpoint_dict,
+    unwrap_state_dict,
+)
+from mmsimmm.utils.checkpoint_check import SIMMINMAX_PREFIXES
+
+
+def split_task_state(state: Dict[str, torch.Tensor], path: str
+                     ) -> Tuple[Dict[str, torch.Tensor], Counter]:
+    """Split a SimMinMax state dict into the task part and the rest.
+
+    Args:
+        state (dict[str, Tensor]): The checkpoint's state dict.
+        path (str): Its file name, for messages.
+
+    Returns:
+        tuple[dict[str, Tensor], Counter]: The task model's entries, and
+        how many entries of each SimMinMax prefix were dropped.
+
+    Raises:
+        ValueError: If the state dict has no ``darkener.*`` entry (not a
+            SimMinMax checkpoint) or no task entry.
+    """
+    task, dropped = {}, Counter()
+    for key, value in state.items():
+        prefix = next((p for p in SIMMINMAX_PREFIXES if key.startswith(p)),
+                      None)
+        if prefix is None:
+            task[key] = value
+        else:
+            dropped[prefix] += 1
+    if not dropped['darkener.']:
+        raise ValueError(f'{path} has no darkener.* weights, so it is not a '
+                         'SimMinMax checkpoint; a task checkpoint needs no '
+                         'extraction')
+    if not task:
+        raise ValueError(f'{path} holds only SimMinMax parts '
+                         f'({", ".join(sorted(dropped))}), no task model')
+    return task, dropped
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv (list[str], optional): Arguments. Defaults to None
+            (``sys.argv[1:]``).
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(
+        description='Write the task model of a SimMinMax checkpoint as a '
+        'plain checkpoint for the upstream toolkit.')
+    parser.add_argument('src', help='SimMinMax checkpoint')
+    parser.add_argument('dst', help='output checkpoint (.pth)')
+    parser.add_argument(
+        '--force', action='store_true', help='overwrite an existing dst')
+    add_allow_pickle_argument(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Run the tool; see ``--help``."""
+    args = parse_args(argv)
+    if osp.abspath(args.src) == osp.abspath(args.dst):
+        raise ValueError('src and dst are the same file.')
+    if osp.exists(args.dst) and not args.force:
+        raise FileExistsError(f'{args.dst} exists; pass --force to '
+                              'overwrite it.')
+    checkpoint = load_checkpoint_dict(args.src, args.allow_pickle)
+    task, dropped = split_task_state(
+        unwrap_state_dict(checkpoint, args.src), args.src)
+    source_meta = checkpoint.get('meta')
+    source_meta = source_meta if isinstance(source_meta, dict) else {}
+    meta = dict(extracted_from=osp.basename(args.src))
+    for key in ('dataset_meta', 'iter', 'epoch', 'experiment_name'):
+        if key in source_meta:
+            meta[key] = source_meta[key]
+    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    torch.save(dict(state_dict=task, meta=meta), args.dst)
+    summary = ', '.join(f'{count} {prefix}*'
+                        for prefix, count in sorted(dropped.items()))
+    print(f'{args.src}: wrote {len(task)} task-model tensors to {args.dst}; '
+          f'dropped {summary}.')
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        sys.exit(f'Error: {error}')
