@@ -56,6 +56,37 @@ def _weighted(losses: Dict[str, torch.Tensor], weight: float,
     return out
 
 
+# mmaction2 input layouts SimMinMax reads: images are (N, C, H, W) and clips
+# (N, K, C, T, H, W) (ActionDataPreprocessor's format_shape 'NCTHW').
+SUPPORTED_ACTION_FORMATS = ('NCTHW', )
+
+
+def check_input_layout(task_model: nn.Module) -> None:
+    """Refuse task models whose inputs SimMinMax would misread.
+
+    2D action recognizers (TSN, TSM, ...; ``format_shape='NCHW'``) stack the
+    segments of a clip in front of the channels, ``(N, S, C, H, W)``;
+    SimMinMax reads 5-D inputs as ``(N, C, T, H, W)`` clips.
+
+    Args:
+        task_model (nn.Module): The built task model.
+
+    Raises:
+        ValueError: For an unsupported ``format_shape``.
+    """
+    preprocessor = getattr(task_model, 'data_preprocessor', None)
+    format_shape = getattr(preprocessor, 'format_shape', None)
+    if format_shape is not None and (format_shape
+                                     not in SUPPORTED_ACTION_FORMATS):
+        raise ValueError(
+            f'SimMinMax supports 3D action recognizers, whose data '
+            f"preprocessor has format_shape='NCTHW' (I3D, SlowOnly, X3D, "
+            f'...); the task model {type(task_model).__name__} has '
+            f'format_shape={format_shape!r} (2D recognizers such as TSN or '
+            'TSM stack segments before the channels), which is not '
+            'supported')
+
+
 @MODELS.register_module()
 class SimMinMax(BaseModel):
     """Similarity Min-Max zero-shot day-night adaptation of any task model.
@@ -191,6 +222,7 @@ class SimMinMax(BaseModel):
                 # upstream configs keep it at the top level of the config
                 task_model.setdefault('data_preprocessor', data_preprocessor)
             task_model = MODELS.build(task_model)
+        check_input_layout(task_model)
         super().__init__(
             data_preprocessor=task_model.data_preprocessor,
             init_cfg=init_cfg)

@@ -292,3 +292,14 @@ def test_joint_views_equal_separate_views_without_batch_statistics(toolkit):
     with pytest.raises(ValueError, match='equal task_loss_weights'):
         build(toolkit, joint_views=True,
               task_loss_weights=dict(day=1.0, dark=0.5))
+
+
+@pytest.mark.parametrize('format_shape', ['NCHW', 'MIX2d3d'])
+def test_2d_action_recognizers_are_refused_at_build(format_shape):
+    """TSN/TSM inputs (N, S, C, H, W) would be misread as (N, C, T, H, W)."""
+    task = tiny_recognizer_cfg()
+    task['data_preprocessor']['format_shape'] = format_shape
+    with pytest.raises(ValueError) as error:
+        build('mmaction', task_model=task)
+    assert f"format_shape={format_shape!r}" in str(error.value)
+    assert 'supports 3D action recognizers' in str(error.value)
