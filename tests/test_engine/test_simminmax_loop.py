@@ -65,6 +65,27 @@ def test_stage_sequence_and_stage_windows(tmp_path):
     assert (schedulers['task'][0].begin, schedulers['task'][0].end) == (3, 5)
 
 
+def test_a_stage_logs_only_its_own_losses(tmp_path, monkeypatch):
+    """The adapt log must not repeat the last darken losses."""
+    seen = {}
+    enter_stage = simminmax_loop.SimMinMaxLoop._enter_stage
+
+    def spy(loop, stage):
+        enter_stage(loop, stage)
+        seen[stage['name']] = sorted(
+            k for k in loop.runner.message_hub.log_scalars
+            if k.startswith(simminmax_loop.STAGE_SCALARS))
+
+    monkeypatch.setattr(simminmax_loop.SimMinMaxLoop, '_enter_stage', spy)
+    stages = [dict(name='darken', iters=2), dict(name='adapt', iters=1)]
+    runner = make_runner(tmp_path, stages=stages)
+    runner.train()
+    assert seen['adapt'] == []  # darken's scalars dropped at the change
+    keys = set(runner.message_hub.log_scalars)
+    assert 'train/byol.loss' in keys and 'train/loss' in keys
+    assert not any(k.startswith('train/darken.') for k in keys)
+
+
 def test_cycles_repeat_the_stages(tmp_path):
     stages = [dict(name='darken', iters=1), dict(name='adapt', iters=1)]
     runner = make_runner(tmp_path, stages=stages, loop_kwargs=dict(cycles=2))

@@ -13,6 +13,9 @@ from mmsimmm.registry import HOOKS, LOOPS
 
 from ..hooks.darken_visualization_hook import register_darken_visualization
 
+# Message-hub scalars that belong to one stage (losses, gradient norm).
+STAGE_SCALARS = ('train/darken.', 'train/task.', 'train/byol.', 'train/loss',
+                 'train/grad_norm')
 # The optimizer (sub-wrapper of the OptimWrapperDict) each stage steps.
 DEFAULT_STAGE_OPTIMIZERS = dict(darken='darkener', adapt='task')
 # MessageHub runtime info (saved in checkpoints) holding the stage schedule.
@@ -318,9 +321,22 @@ class SimMinMaxLoop(IterBasedTrainLoop):
                 f"{stage['optim_wrapper']!r}; built optimizers: "
                 f'{list(optim_wrapper.keys())}')
         self.model.set_stage(stage['name'])
+        self._drop_stage_scalars()
         self.current_stage = stage['name']
         self.runner.logger.info(
             f"SimMinMax stage '{stage['name']}' from iteration {self._iter}")
+
+    def _drop_stage_scalars(self) -> None:
+        """Forget the previous stage's logged losses and gradient norm.
+
+        The log processor averages every ``train/`` scalar of the message
+        hub over its window; without this, the adapt stage would keep
+        printing the last darken losses, and the total loss and gradient
+        norm of the two stages (different optimizers) would be averaged.
+        """
+        scalars = self.runner.message_hub.log_scalars
+        for key in [k for k in scalars if k.startswith(STAGE_SCALARS)]:
+            del scalars[key]
 
     def _schedule(self) -> str:
         stages = ', '.join(
