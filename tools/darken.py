@@ -42,7 +42,11 @@ import numpy as np
 import torch
 from mmengine.utils import ProgressBar
 
-from mmsimmm.apis import add_exposure_arguments, check_exposure_arguments
+from mmsimmm.apis import (
+    add_darkener_checkpoint_argument,
+    add_exposure_arguments,
+    check_exposure_arguments,
+)
 from mmsimmm.apis.darken_figures import (
     Panel,
     channel_mean,
@@ -86,12 +90,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('input', help='an image, a folder, or a list file '
                         '(one image path per line)')
     parser.add_argument('out_dir', help='output folder')
-    parser.add_argument(
-        '--checkpoint',
-        required=True,
-        help='darkener checkpoint (converted official one or a SimMinMax '
-        'training checkpoint), or "none" for an UNTRAINED darkener whose '
-        'output is meaningless')
+    add_darkener_checkpoint_argument(parser)
     parser.add_argument(
         '--root',
         help='folder the paths of a list file are relative to (default: '

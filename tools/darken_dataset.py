@@ -46,7 +46,11 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from mmengine.utils import ProgressBar
 
-from mmsimmm.apis import add_exposure_arguments, check_exposure_arguments
+from mmsimmm.apis import (
+    add_darkener_checkpoint_argument,
+    add_exposure_arguments,
+    check_exposure_arguments,
+)
 from mmsimmm.apis.darken_files import (
     ImageReadError,
     RunSummary,
@@ -77,11 +81,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'with identical relative paths; copy or link everything else.')
     parser.add_argument('src', help='source dataset root')
     parser.add_argument('dst', help='output dataset root')
-    parser.add_argument(
-        '--checkpoint',
-        required=True,
-        help='darkener checkpoint, or "none" for an UNTRAINED darkener '
-        '(meaningless output, only for trying the tool)')
+    add_darkener_checkpoint_argument(parser)
     parser.add_argument(
         '--include',
         nargs='+',

@@ -34,7 +34,11 @@ import numpy as np
 import torch
 from mmengine.utils import ProgressBar
 
-from mmsimmm.apis import add_exposure_arguments, check_exposure_arguments
+from mmsimmm.apis import (
+    add_darkener_checkpoint_argument,
+    add_exposure_arguments,
+    check_exposure_arguments,
+)
 from mmsimmm.apis.darken_files import (
     TEMP_PREFIX,
     atomic_output,
@@ -66,11 +70,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('src', help='folder of day videos (searched '
                         'recursively)')
     parser.add_argument('dst', help='output folder (must not lie in src)')
-    parser.add_argument(
-        '--checkpoint',
-        required=True,
-        help='darkener checkpoint, or "none" for an UNTRAINED default '
-        'DarkeningModule (only for trying the tool)')
+    add_darkener_checkpoint_argument(parser)
     add_exposure_arguments(parser, unit='video', noise_switch=False)
     parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument(

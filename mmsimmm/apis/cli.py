@@ -1,11 +1,13 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
-"""Exposure options shared by the darkening command-line tools.
+"""Options shared by the darkening command-line tools.
 
 ``tools/darken.py``, ``tools/darken_dataset.py``, ``tools/darken_video.py``
 and ``tools/analysis_tools/feature_similarity.py`` draw exposure levels
 and exposure-map noise the same way (method 4.1);
 :func:`add_exposure_arguments` gives them the same options and
-:func:`check_exposure_arguments` checks them before any work starts.
+:func:`check_exposure_arguments` checks them before any work starts. The
+first three read the darkener the same way
+(:func:`add_darkener_checkpoint_argument`).
 """
 import argparse
 from typing import Optional
@@ -16,6 +18,23 @@ from .darken_files import ExposureNoise
 
 #: Values of ``add_exposure_arguments(exposure=...)``.
 EXPOSURE_MODES = ('one', 'many')
+
+
+def add_darkener_checkpoint_argument(
+        parser: argparse.ArgumentParser) -> None:
+    """Add the required ``--checkpoint`` of the darkening tools.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+    """
+    parser.add_argument(
+        '--checkpoint',
+        required=True,
+        help='darkener checkpoint: a SimMinMax training checkpoint (e.g. '
+        'work_dirs/<run>/iter_N.pth; its darkener.* weights are used) or an '
+        'official darkener converted with tools/model_converters/'
+        'zsda_darkener_to_mmsimmm.py; "none" for an UNTRAINED darkener '
+        '(meaningless output, only for trying the tool)')
 
 
 def add_exposure_arguments(parser: argparse.ArgumentParser,
