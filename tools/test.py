@@ -18,6 +18,7 @@ from mmsimmm.utils.runner_setup import (
     add_launch_arguments,
     build_launch_runner,
     enable_visualization,
+    finish_launch,
     load_launch_config,
     parse_launch_args,
 )
@@ -79,7 +80,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
         enable_visualization(cfg, args.show_dir)
 
     runner = build_launch_runner(cfg)
-    return runner.test()
+    metrics = runner.test()
+    finish_launch(cfg)
+    return metrics
 
 
 if __name__ == '__main__':

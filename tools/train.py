@@ -17,6 +17,7 @@ from mmsimmm.utils.runner_setup import (
     add_launch_arguments,
     build_launch_runner,
     enable_amp,
+    finish_launch,
     load_launch_config,
     parse_launch_args,
 )
@@ -80,6 +81,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     runner = build_launch_runner(cfg)
     runner.train()
+    finish_launch(cfg)
 
 
 if __name__ == '__main__':

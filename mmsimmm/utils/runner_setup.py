@@ -10,6 +10,7 @@ import os
 import os.path as osp
 from typing import List, Optional, Sequence
 
+import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.registry import HOOKS, RUNNERS
 from mmengine.runner import Runner
@@ -312,3 +313,21 @@ def build_launch_runner(cfg: Config) -> Runner:
     fix_persistent_workers(cfg)
     setup_cpu_distributed(cfg, cfg.launcher)
     return build_runner(cfg)
+
+
+def finish_launch(cfg: Config) -> None:
+    """End a distributed tool run: wait for every rank, then tear down.
+
+    Destroys the default process group that a ``--launcher`` run started
+    (MMEngine leaves it to interpreter exit, where a gloo rank was seen to
+    abort while tearing down its threads). A run without a launcher, or
+    whose group was not started, is left alone.
+
+    Args:
+        cfg (Config): The config of :func:`build_launch_runner`.
+    """
+    if cfg.get('launcher', 'none') == 'none':
+        return
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()

@@ -219,3 +219,20 @@ def test_load_launch_config_and_runner(tmp_path, monkeypatch):
     monkeypatch.setattr(runner_setup, 'build_runner', lambda cfg: 'runner')
     assert runner_setup.build_launch_runner(cfg) == 'runner'
     assert cfg.train_dataloader.persistent_workers is False
+
+
+@pytest.mark.parametrize('launcher, initialized, expected', [
+    ('none', True, []),
+    ('pytorch', False, []),
+    ('pytorch', True, ['barrier', 'destroy']),
+])
+def test_finish_launch_tears_down_only_a_launched_group(
+        monkeypatch, launcher, initialized, expected):
+    calls = []
+    dist = runner_setup.torch_dist
+    monkeypatch.setattr(dist, 'is_initialized', lambda: initialized)
+    monkeypatch.setattr(dist, 'barrier', lambda: calls.append('barrier'))
+    monkeypatch.setattr(dist, 'destroy_process_group',
+                        lambda: calls.append('destroy'))
+    runner_setup.finish_launch(Config(dict(launcher=launcher)))
+    assert calls == expected
