@@ -3,12 +3,15 @@
 
 By default a source checkpoint is unpickled with ``weights_only=True``
 (tensors and plain containers only); ``--allow-pickle``
-(:func:`add_allow_pickle_argument`) lifts that for trusted files.
+(:func:`add_allow_pickle_argument`) lifts that for trusted files. Outputs
+are never overwritten without ``--force`` (:func:`add_force_argument`,
+:func:`check_outputs`), and nothing is written before the checks pass.
 """
 import argparse
+import os
 import os.path as osp
 import pickle
-from typing import Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 
@@ -26,6 +29,57 @@ def list_keys(keys: Sequence[str], limit: int = 10) -> str:
     more = len(keys) - limit
     return ', '.join(keys[:limit]) + (f' (and {more} more)'
                                       if more > 0 else '')
+
+
+def add_force_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--force`` (overwrite existing outputs) for :func:`check_outputs`.
+
+    Args:
+        parser (argparse.ArgumentParser): The converter's parser.
+    """
+    parser.add_argument(
+        '--force', action='store_true', help='overwrite existing outputs')
+
+
+def check_outputs(src: str, outputs: Sequence[Optional[str]],
+                  force: bool) -> None:
+    """Check a converter's source and outputs before any work.
+
+    Refuses a missing source, an output that is the source, and (without
+    ``force``) an existing output.
+
+    Args:
+        src (str): The source file.
+        outputs (Sequence[str | None]): The files the tool will write (None
+            entries are skipped).
+        force (bool): ``--force``: existing outputs may be overwritten.
+
+    Raises:
+        FileNotFoundError: If ``src`` is not a file (named first).
+        ValueError: If an output is the source file.
+        FileExistsError: If an output exists and ``force`` is False.
+    """
+    if not osp.isfile(src):
+        raise FileNotFoundError(f'source not found: {src}')
+    for dst in outputs:
+        if dst is None:
+            continue
+        if osp.abspath(dst) == osp.abspath(src):
+            raise ValueError(f'{dst}: the output would overwrite the source')
+        if osp.exists(dst) and not force:
+            raise FileExistsError(f'{dst} exists; pass --force to '
+                                  'overwrite it.')
+
+
+def save_converted(obj: Any, dst: str) -> None:
+    """``torch.save`` to ``dst``, creating its folder.
+
+    Args:
+        obj (Any): What to save, e.g. ``{'state_dict': ..., 'meta': ...}``.
+        dst (str): The output file.
+    """
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    torch.save(obj, dst)
 
 
 def add_allow_pickle_argument(parser: argparse.ArgumentParser) -> None:

@@ -1,13 +1,17 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """Checkpoint loading shared by the model converters."""
 import argparse
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from mmsimmm.apis.converters import (
+    check_outputs,
     list_keys,
     load_checkpoint_dict,
+    save_converted,
     unwrap_state_dict,
 )
 
@@ -47,3 +51,37 @@ def test_unwrap_state_dict():
     not_tensors = {f'k{i}': i for i in range(3)}
     with pytest.raises(ValueError, match=r'k0, k1 \(and 1 more\)'):
         unwrap_state_dict(not_tensors, 'x.pth', limit=2)
+
+
+def test_check_outputs(tmp_path):
+    src, dst = tmp_path / 'src.pth', tmp_path / 'out' / 'dst.pth'
+    with pytest.raises(FileNotFoundError, match='source not found'):
+        check_outputs(str(src), [str(dst)], force=False)
+    src.write_bytes(b'src')
+    check_outputs(str(src), [str(dst), None], force=False)  # new output
+    with pytest.raises(ValueError, match='would overwrite the source'):
+        check_outputs(str(src), [str(src)], force=True)
+    save_converted(dict(a=torch.ones(1)), str(dst))  # creates out/
+    with pytest.raises(FileExistsError, match='dst.pth exists; pass --force'):
+        check_outputs(str(src), [str(dst)], force=False)
+    check_outputs(str(src), [str(dst)], force=True)
+
+
+@pytest.mark.parametrize('tool', [
+    'codan_resnet_to_mmpretrain', 'cirtorch_gem_to_mmsimmm',
+    'simmm_to_task_model', 'zsda_darkener_to_mmsimmm',
+    'zsda_i3d_to_mmaction', 'zsda_refinenet_to_mmseg'
+])
+def test_every_model_converter_refuses_to_overwrite(repo_root, tmp_path,
+                                                    tool):
+    """Checked before the source is read: the source here is no checkpoint."""
+    src, dst = tmp_path / 'src.pth', tmp_path / 'dst.pth'
+    src.write_bytes(b'not a checkpoint')
+    dst.write_bytes(b'keep')
+    result = subprocess.run(
+        [sys.executable, f'tools/model_converters/{tool}.py', str(src),
+         str(dst)],
+        cwd=repo_root, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert 'dst.pth exists; pass --force to overwrite it' in result.stderr
+    assert dst.read_bytes() == b'keep'

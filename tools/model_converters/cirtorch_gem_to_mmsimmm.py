@@ -30,6 +30,11 @@ from typing import Dict, List, Optional
 
 import torch
 
+from mmsimmm.apis.converters import (
+    add_force_argument,
+    check_outputs,
+    save_converted,
+)
 from mmsimmm.models.retrieval.whitening import check_whitening, save_whitening
 
 PREFIXES = [
@@ -128,11 +133,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--whitening-out',
         help='output whitening file (default: <dst stem>_whiten.pth)')
+    add_force_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    whitening_out = None
+    if args.whitening:
+        whitening_out = (args.whitening_out
+                         or osp.splitext(args.dst)[0] + '_whiten.pth')
+        check_outputs(args.whitening, [whitening_out], args.force)
+    check_outputs(args.src, [args.dst, whitening_out], args.force)
     ckpt = load_trusted(args.src)
     if not isinstance(ckpt, dict):
         raise TypeError(f'{args.src}: expected a dict, got '
@@ -143,7 +155,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     meta = ckpt.get('meta', {}) if isinstance(ckpt.get('meta'), dict) else {}
     keep = ('architecture', 'pooling', 'whitening', 'outputdim', 'mean',
             'std')
-    torch.save(
+    save_converted(
         dict(
             state_dict=converted,
             meta=dict(
@@ -157,9 +169,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print('note: meta["Lw"] (learned whitening inside the checkpoint) is '
               'not converted; pass the whitening file with --whitening')
     if args.whitening:
-        out = args.whitening_out or osp.splitext(args.dst)[0] + '_whiten.pth'
-        convert_whitening(args.whitening, out)
-        print(f'whitening {args.whitening} -> {out}')
+        convert_whitening(args.whitening, whitening_out)
+        print(f'whitening {args.whitening} -> {whitening_out}')
     return 0
 
 

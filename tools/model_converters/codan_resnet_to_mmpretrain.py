@@ -24,7 +24,6 @@ Example::
         model_best.pt checkpoints/simmm_r18_codan.pth --num-classes 10
 """
 import argparse
-import os
 import os.path as osp
 import re
 import sys
@@ -35,8 +34,11 @@ import torch
 
 from mmsimmm.apis.converters import (
     add_allow_pickle_argument,
+    add_force_argument,
+    check_outputs,
     list_keys,
     load_checkpoint_dict,
+    save_converted,
     unwrap_state_dict,
 )
 from mmsimmm.datasets.codan import CODAN_CLASSES
@@ -177,8 +179,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         type=int,
         help='required number of fc rows, e.g. 10 for CODaN '
         '(default: accept what the checkpoint has)')
-    parser.add_argument(
-        '--force', action='store_true', help='overwrite an existing dst')
+    add_force_argument(parser)
     add_allow_pickle_argument(parser)
     return parser.parse_args(argv)
 
@@ -186,11 +187,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Run the tool; see ``--help``."""
     args = parse_args(argv)
-    if osp.abspath(args.src) == osp.abspath(args.dst):
-        raise ValueError('src and dst are the same file.')
-    if osp.exists(args.dst) and not args.force:
-        raise FileExistsError(f'{args.dst} exists; pass --force to '
-                              'overwrite it.')
+    check_outputs(args.src, [args.dst], args.force)
     checkpoint = load_checkpoint_dict(args.src, args.allow_pickle)
     state = unwrap_state_dict(checkpoint, args.src)
     layout, resnet = select_resnet(state, args.src)
@@ -205,9 +202,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         meta['source_epoch'] = checkpoint['epoch']
     if num_classes == len(CODAN_CLASSES):
         meta['dataset_meta'] = dict(classes=list(CODAN_CLASSES))
-    dst_dir = osp.dirname(osp.abspath(args.dst))
-    os.makedirs(dst_dir, exist_ok=True)
-    torch.save(dict(state_dict=converted, meta=meta), args.dst)
+    save_converted(dict(state_dict=converted, meta=meta), args.dst)
     dropped = len(state) - len(converted)
     print(f'{args.src} ({layout}, ResNet-{depth}, {num_classes} classes): '
           f'wrote {len(converted)} tensors to {args.dst}, dropped {dropped}.')

@@ -22,7 +22,6 @@ Example::
         checkpoints/resnet18_codan_simmm.pth --allow-pickle
 """
 import argparse
-import os
 import os.path as osp
 import sys
 from collections import Counter
@@ -32,7 +31,10 @@ import torch
 
 from mmsimmm.apis.converters import (
     add_allow_pickle_argument,
+    add_force_argument,
+    check_outputs,
     load_checkpoint_dict,
+    save_converted,
     unwrap_state_dict,
 )
 from mmsimmm.utils.checkpoint_check import SIMMINMAX_PREFIXES
@@ -87,8 +89,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'plain checkpoint for the upstream toolkit.')
     parser.add_argument('src', help='SimMinMax checkpoint')
     parser.add_argument('dst', help='output checkpoint (.pth)')
-    parser.add_argument(
-        '--force', action='store_true', help='overwrite an existing dst')
+    add_force_argument(parser)
     add_allow_pickle_argument(parser)
     return parser.parse_args(argv)
 
@@ -96,11 +97,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Run the tool; see ``--help``."""
     args = parse_args(argv)
-    if osp.abspath(args.src) == osp.abspath(args.dst):
-        raise ValueError('src and dst are the same file.')
-    if osp.exists(args.dst) and not args.force:
-        raise FileExistsError(f'{args.dst} exists; pass --force to '
-                              'overwrite it.')
+    check_outputs(args.src, [args.dst], args.force)
     checkpoint = load_checkpoint_dict(args.src, args.allow_pickle)
     task, dropped = split_task_state(
         unwrap_state_dict(checkpoint, args.src), args.src)
@@ -110,8 +107,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     for key in ('dataset_meta', 'iter', 'epoch', 'experiment_name'):
         if key in source_meta:
             meta[key] = source_meta[key]
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save(dict(state_dict=task, meta=meta), args.dst)
+    save_converted(dict(state_dict=task, meta=meta), args.dst)
     summary = ', '.join(f'{count} {prefix}*'
                         for prefix, count in sorted(dropped.items()))
     print(f'{args.src}: wrote {len(task)} task-model tensors to {args.dst}; '

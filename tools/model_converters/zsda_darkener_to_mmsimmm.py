@@ -21,7 +21,6 @@ Example::
         checkpoints/darkening/Epoch15.pth checkpoints/darkener_codan.pth
 """
 import argparse
-import os
 import os.path as osp
 import pickle
 from typing import Optional, Sequence
@@ -29,6 +28,11 @@ from typing import Optional, Sequence
 import torch
 
 from mmsimmm.apis import convert_zsda_darkener
+from mmsimmm.apis.converters import (
+    add_force_argument,
+    check_outputs,
+    save_converted,
+)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -37,8 +41,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '(plain state_dict) to an mmsimmm DarkeningModule checkpoint.')
     parser.add_argument('src', help='official darkening checkpoint (.pth)')
     parser.add_argument('dst', help='output mmsimmm checkpoint')
-    parser.add_argument(
-        '--force', action='store_true', help='overwrite an existing dst')
+    add_force_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -47,9 +50,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if not osp.isfile(args.src):
         raise FileNotFoundError(f'checkpoint not found: {args.src}')
-    if osp.exists(args.dst) and not args.force:
-        raise FileExistsError(f'{args.dst} exists; pass --force to '
-                              'overwrite it')
+    check_outputs(args.src, [args.dst], args.force)
     try:
         state_dict = torch.load(
             args.src, map_location='cpu', weights_only=True)
@@ -59,8 +60,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f'containers ({str(error).splitlines()[0]}); an official '
             'darkening checkpoint is a plain state_dict') from None
     state_dict, cfg = convert_zsda_darkener(state_dict, source=args.src)
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save(
+    save_converted(
         dict(
             state_dict=state_dict,
             meta=dict(darkener_cfg=cfg, source=osp.basename(args.src))),

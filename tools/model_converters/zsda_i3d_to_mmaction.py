@@ -32,7 +32,6 @@ Example::
         ARID_RES_I3D_BYOL_ep-0010.pth checkpoints/zsda_i3d_r50_arid.pth
 """
 import argparse
-import os
 import os.path as osp
 import re
 from collections import OrderedDict
@@ -43,8 +42,11 @@ import torch
 import mmsimmm  # noqa: F401  (must precede mmaction.models)
 from mmsimmm.apis.converters import (
     add_allow_pickle_argument,
+    add_force_argument,
+    check_outputs,
     list_keys,
     load_checkpoint_dict,
+    save_converted,
     unwrap_state_dict,
 )
 from mmsimmm.datasets.arid import ARID_CLASSES
@@ -90,8 +92,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('src', help='official checkpoint (.pth)')
     parser.add_argument('dst', help='output mmaction2 checkpoint')
     add_allow_pickle_argument(parser)
-    parser.add_argument(
-        '--force', action='store_true', help='overwrite an existing dst')
+    add_force_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -234,9 +235,7 @@ def convert(state: Dict[str, torch.Tensor], path: str) -> OrderedDict:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    if osp.exists(args.dst) and not args.force:
-        raise FileExistsError(
-            f'{args.dst} exists; pass --force to overwrite it')
+    check_outputs(args.src, [args.dst], args.force)
     state, extras = load_state_dict(args.src, args.allow_pickle)
     layout, state = select_online_network(state, args.src)
     converted = convert(state, args.src)
@@ -246,9 +245,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     num_classes = converted['cls_head.fc_cls.weight'].shape[0]
     if num_classes == len(ARID_CLASSES):
         meta['dataset_meta'] = dict(classes=ARID_CLASSES)
-    if osp.dirname(args.dst):
-        os.makedirs(osp.dirname(args.dst), exist_ok=True)
-    torch.save(dict(state_dict=converted, meta=meta), args.dst)
+    save_converted(dict(state_dict=converted, meta=meta), args.dst)
     print(f'{args.src} ({layout}, {len(state)} tensors) -> {args.dst} '
           f'({len(converted)} tensors, {num_classes} classes)')
     return 0

@@ -25,6 +25,11 @@ import torch
 from mmseg.datasets import CityscapesDataset
 from mmseg.models.backbones import ResNet
 
+from mmsimmm.apis.converters import (
+    add_force_argument,
+    check_outputs,
+    save_converted,
+)
 from mmsimmm.models.decode_heads import RefineNetHead
 
 BYOL_ONLY_PREFIXES = ('encoder_k.', 'head_q.', 'head_k.', 'pred.')
@@ -195,12 +200,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=101,
         choices=(50, 101, 152),
         help='ResNet depth of the checkpoint (default: 101)')
+    add_force_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Command-line entry point."""
     args = parse_args(argv)
+    check_outputs(args.src, [args.dst], args.force)
     state_dict = convert(load_model_state_dict(args.src), depth=args.depth)
     meta = dict(
         converted_from=args.src,
@@ -208,7 +215,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         dataset_meta=dict(
             classes=CityscapesDataset.METAINFO['classes'],
             palette=CityscapesDataset.METAINFO['palette']))
-    torch.save(dict(meta=meta, state_dict=state_dict), args.dst)
+    save_converted(dict(meta=meta, state_dict=state_dict), args.dst)
     print(f'Saved {args.dst}')
 
 
