@@ -11,6 +11,7 @@ import argparse
 import os
 import os.path as osp
 import pickle
+import re
 from typing import Any, Dict, Optional, Sequence
 
 import torch
@@ -29,6 +30,24 @@ def list_keys(keys: Sequence[str], limit: int = 10) -> str:
     more = len(keys) - limit
     return ', '.join(keys[:limit]) + (f' (and {more} more)'
                                       if more > 0 else '')
+
+
+def unpickling_culprit(error: Exception) -> str:
+    """What a ``weights_only`` load refused, for an error message.
+
+    Args:
+        error (Exception): The ``pickle.UnpicklingError`` of ``torch.load``.
+
+    Returns:
+        str: E.g. ``'it holds a mmengine.logging.history_buffer.
+        HistoryBuffer'``, or the first line of the error without terminal
+        escape codes when it names no class.
+    """
+    text = str(error)
+    found = re.search(r'Unsupported global: GLOBAL (\S+)', text)
+    if found:
+        return f'it holds a {found.group(1)}'
+    return re.sub(r'\x1b\[[0-9;]*m', '', text.splitlines()[0]).strip()
 
 
 def add_force_argument(parser: argparse.ArgumentParser) -> None:
@@ -120,7 +139,7 @@ def load_checkpoint_dict(path: str, allow_pickle: bool = False) -> dict:
     except pickle.UnpicklingError as error:
         raise ValueError(
             f'{path} holds objects other than tensors and plain containers '
-            f'({str(error).splitlines()[0]}); if you trust the file, rerun '
+            f'({unpickling_culprit(error)}); if you trust the file, rerun '
             'with --allow-pickle') from None
     if not isinstance(checkpoint, dict):
         raise ValueError(

@@ -1,6 +1,7 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """Checkpoint loading shared by the model converters."""
 import argparse
+import pickle
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ from mmsimmm.apis.converters import (
     list_keys,
     load_checkpoint_dict,
     save_converted,
+    unpickling_culprit,
     unwrap_state_dict,
 )
 
@@ -85,3 +87,19 @@ def test_every_model_converter_refuses_to_overwrite(repo_root, tmp_path,
     assert result.returncode != 0
     assert 'dst.pth exists; pass --force to overwrite it' in result.stderr
     assert dst.read_bytes() == b'keep'
+
+
+class Opaque:
+    """A class weights_only unpickling refuses."""
+
+
+def test_unpickling_error_names_the_refused_class(tmp_path):
+    path = tmp_path / 'opaque.pth'
+    torch.save(dict(state_dict={}, extra=Opaque()), path)
+    with pytest.raises(ValueError) as error:
+        load_checkpoint_dict(str(path))
+    assert (f'{path} holds objects other than tensors and plain containers '
+            f'(it holds a {__name__}.Opaque); if you trust the file, rerun '
+            'with --allow-pickle') == str(error.value)
+    plain = pickle.UnpicklingError('\x1b[1mbold\x1b[0m first line\nmore')
+    assert unpickling_culprit(plain) == 'bold first line'

@@ -32,6 +32,7 @@ from mmsimmm.apis.converters import (
     add_force_argument,
     check_outputs,
     save_converted,
+    unpickling_culprit,
 )
 
 
@@ -57,7 +58,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except pickle.UnpicklingError as error:
         raise ValueError(
             f'{args.src} holds objects other than tensors and plain '
-            f'containers ({str(error).splitlines()[0]}); an official '
+            f'containers ({unpickling_culprit(error)}); an official '
             'darkening checkpoint is a plain state_dict') from None
     state_dict, cfg = convert_zsda_darkener(state_dict, source=args.src)
     save_converted(
