@@ -23,7 +23,16 @@ def _shape(value: Any) -> tuple:
     return tuple(value.shape) if isinstance(value, torch.Tensor) else ()
 
 
-def _listed(items: Sequence[str], limit: int = 8) -> str:
+def listed(items: Sequence[str], limit: int = 8) -> str:
+    """Join the first ``limit`` items, e.g. ``'a, b ... (3 more)'``.
+
+    Args:
+        items (Sequence[str]): Keys or other names.
+        limit (int): How many to show. Defaults to 8.
+
+    Returns:
+        str: The joined items.
+    """
     more = len(items) - limit
     return ', '.join(items[:limit]) + (f' ... ({more} more)'
                                        if more > 0 else '')
@@ -62,7 +71,7 @@ class KeyMatch:
                               self.wrong_shape),
                              ('unexpected', self.unexpected)):
             if items:
-                text += f'; {title} [{_listed(items)}]'
+                text += f'; {title} [{listed(items)}]'
         return text
 
 

@@ -1,7 +1,6 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 from typing import List, Mapping, Sequence
 
-import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import find_latest_checkpoint
@@ -11,8 +10,11 @@ from mmsimmm.utils.checkpoint_check import (
     SIMMINMAX_PREFIXES,
     check_checkpoint_keys,
     checkpoint_state_dict,
+    listed,
     match_checkpoint_keys,
 )
+
+from .numerical_safety_hook import is_non_finite
 
 # offending keys named in the error message
 MAX_LISTED_KEYS = 5
@@ -28,13 +30,7 @@ def non_finite_keys(state: Mapping, keys: Sequence[str]) -> List[str]:
     Returns:
         list[str]: The offending keys, in the order of ``keys``.
     """
-    bad = []
-    for key in keys:
-        value = state.get(key)
-        if (isinstance(value, torch.Tensor) and value.is_floating_point()
-                and not bool(torch.isfinite(value).all())):
-            bad.append(key)
-    return bad
+    return [key for key in keys if is_non_finite(state.get(key))]
 
 
 @HOOKS.register_module()
@@ -97,12 +93,10 @@ class CheckpointMatchHook(Hook):
         loaded = match_checkpoint_keys(model_state, checkpoint).matched
         bad = non_finite_keys(checkpoint_state_dict(checkpoint), loaded)
         if bad:
-            more = len(bad) - MAX_LISTED_KEYS
-            listed = ', '.join(bad[:MAX_LISTED_KEYS]) + (
-                f' ... ({more} more)' if more > 0 else '')
             raise ValueError(
                 f'{source} holds NaN/Inf values in {len(bad)} of the '
-                f'{len(loaded)} weights the model would load: {listed}. '
+                f'{len(loaded)} weights the model would load: '
+                f'{listed(bad, MAX_LISTED_KEYS)}. '
                 'Was it saved by a diverged run? Load an earlier '
                 'checkpoint.')
         runner.logger.info(f'CheckpointMatchHook: {source}: '

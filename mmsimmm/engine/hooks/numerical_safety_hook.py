@@ -63,6 +63,20 @@ def _skip_option(cfg) -> str:
     return 'simmm_custom_hooks.0.action=skip'
 
 
+def is_non_finite(value: object) -> bool:
+    """Whether ``value`` is a floating-point tensor holding a NaN or Inf.
+
+    Args:
+        value (object): Anything; only floating-point tensors can be
+            non-finite.
+
+    Returns:
+        bool: True for a floating-point tensor with a NaN or Inf.
+    """
+    return (isinstance(value, torch.Tensor) and value.is_floating_point()
+            and not bool(torch.isfinite(value).all()))
+
+
 def first_non_finite(tensors: Dict[str, object]) -> Optional[str]:
     """Name of the first floating-point tensor with a NaN or Inf, if any.
 
@@ -72,11 +86,8 @@ def first_non_finite(tensors: Dict[str, object]) -> Optional[str]:
     Returns:
         str, optional: The name, or None if every tensor is finite.
     """
-    for name, value in tensors.items():
-        if (isinstance(value, torch.Tensor) and value.is_floating_point()
-                and not bool(torch.isfinite(value).all())):
-            return name
-    return None
+    return next((name for name, value in tensors.items()
+                 if is_non_finite(value)), None)
 
 
 @HOOKS.register_module()
@@ -218,11 +229,9 @@ class NumericalSafetyHook(Hook):
             culprits.append('darkener output')
         losses = {k: v for k, v in self._log_vars.items() if k != 'loss'}
         culprits += [
-            name for name, value in losses.items()
-            if first_non_finite({name: value}) is not None
+            name for name, value in losses.items() if is_non_finite(value)
         ]
-        if not culprits and first_non_finite(
-                {'loss': self._log_vars.get('loss')}) is not None:
+        if not culprits and is_non_finite(self._log_vars.get('loss')):
             culprits.append('loss')
         return culprits
 
