@@ -15,8 +15,12 @@ GPU use ``--cfg-options train_dataloader.batch_size=4``.
 
 Train: resize to 512x1024 (LANCZOS), random scale 0.7-1.3, random crop
 384x768, flip, Gaussian blur, cutout and colour jitter (approximations of
-the official paired augmentation). Test: the official protocol, image and
-label resized to 512x1024 (label nearest) and scored at that size.
+the official paired augmentation). Test: the official protocol, image
+(PIL LANCZOS) and label (nearest) resized to 512x1024 and scored at that
+size. Validation: Cityscapes val, best checkpoint by its mIoU (the
+SimMinMax configs validate on all three targets, one best each).
+Recipe followed: the official ZSDA segmentation code (``segmentation/
+train.py``); remaining differences: docs/reproduction.md.
 
 To inherit: override ``data_root``-dependent dataloaders, ``crop_size``,
 ``train_pipeline`` and ``test_pipeline`` below.
@@ -125,7 +129,8 @@ train_pipeline = [
         hue=0.3),
     dict(type='PackSegInputs'),
 ]
-# Official protocol: image (bilinear) and label (nearest) resized to
+# Official protocol: image (PIL LANCZOS) and label (PIL NEAREST; mmcv
+# resizes labels with 'nearest' on the same pillow backend) resized to
 # 512x1024, mIoU at that size. ResetOriShape keeps predictions there.
 test_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -135,7 +140,7 @@ test_pipeline = [
         scale=eval_scale,
         keep_ratio=False,
         backend='pillow',
-        interpolation='bilinear'),
+        interpolation='lanczos'),
     dict(type='mmsimmm.ResetOriShape'),
     dict(type='PackSegInputs'),
 ]

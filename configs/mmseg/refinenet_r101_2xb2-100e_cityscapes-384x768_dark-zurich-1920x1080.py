@@ -1,6 +1,7 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """Test the Cityscapes RefineNet on Dark Zurich val at 1920x1080.
 
+Not the official ZSDA protocol (that is ``*_dark-zurich-512x1024.py``):
 mmseg's own night protocol (as its ``*_dark-zurich-1920x1080.py``
 configs): the image is resized to 1920x1080 before LoadAnnotations, so the
 prediction is scored against the original 1920x1080 label.

@@ -1,8 +1,9 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """Test the Cityscapes RefineNet on Nighttime Driving test at 512x1024.
 
-The official ZSDA / CIConv protocol: image and label resized to 512x1024
-(label nearest), mIoU over the 19 Cityscapes classes at that size.
+Recipe followed: the official ZSDA / CIConv test protocol: image resized
+to 512x1024 with PIL LANCZOS, label with NEAREST, mIoU over the 19
+Cityscapes classes at that size (the baseline config's ``test_pipeline``).
 
 Data root: ``data/NighttimeDrivingTest/`` (``NighttimeDrivingTest.zip``):
 ``leftImg8bit/test/night/*_leftImg8bit.png`` (50 images, 1920x1080) and

@@ -138,6 +138,13 @@ def test_official_protocol_scores_at_512x1024(name, tmp_path):
     sample = item['data_samples']
     assert item['inputs'].shape == (3, 512, 1024)
     assert sample.ori_shape == (512, 1024)
+    # the image is PIL's LANCZOS resize of the file (official), channel
+    # for channel (mmcv loads BGR)
+    lanczos = np.asarray(
+        Image.open(sample.img_path).convert('RGB').resize(
+            (1024, 512), Image.LANCZOS))
+    image = item['inputs'].permute(1, 2, 0).numpy()[..., ::-1]
+    assert np.array_equal(image, lanczos)
     label = sample.gt_sem_seg.data[0].numpy()
     original = cv2.imread(sample.seg_map_path, cv2.IMREAD_UNCHANGED)
     assert original.shape == (54, 96)
