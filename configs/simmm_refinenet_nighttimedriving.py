@@ -1,12 +1,17 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """Similarity Min-Max: RefineNet-R101, Cityscapes -> Nighttime Driving.
 
-The same recipe as ``configs/simmm_refinenet_darkzurich.py`` (darkening
-stage of 15 epochs, adaptation stage of 100 epochs, all on Cityscapes
-train with on-the-fly darkening); only validation and test change to the
-Nighttime Driving test set (50 images, coarse labels) with the official
-protocol (image and label resized to 512x1024, mIoU over 19 classes), as
-``configs/mmseg/refinenet_r101_..._night-driving-512x1024.py``.
+The same run as ``configs/simmm_refinenet_darkzurich.py`` (darkening stage
+of 15 epochs, adaptation stage of 100 epochs, all on Cityscapes train with
+on-the-fly darkening, validation on Cityscapes val, Nighttime Driving and
+Dark Zurich val with one best checkpoint per target, as the official run);
+only the test set changes to the Nighttime Driving test set (50 images,
+coarse labels) with the official protocol (image resized to 512x1024 with
+PIL LANCZOS, label NEAREST, mIoU over 19 classes), as
+``configs/mmseg/refinenet_r101_..._night-driving-512x1024.py``. Test the
+``best_night_driving_mIoU_iter_N.pth`` checkpoint of the run with it.
+Recipe followed: the official ZSDA segmentation code (differences:
+docs/reproduction.md).
 
 First regenerate the corrected labelTrainIds (the shipped ones are not
 the corrected labels)::
@@ -14,18 +19,14 @@ the corrected labels)::
     python tools/dataset_converters/nighttime_driving.py \\
         data/NighttimeDrivingTest
 
-Point the dataloaders at other folders with::
-
-    --cfg-options \\
-        train_dataloader.dataset.data_root=/data/cityscapes \\
-        val_dataloader.dataset.data_root=/data/NighttimeDrivingTest \\
-        test_dataloader.dataset.data_root=/data/NighttimeDrivingTest
+Point the dataloaders at other folders as in the Dark Zurich config, and
+the test set with ``test_dataloader.dataset.data_root=/data/ND``.
 """
 _base_ = './simmm_refinenet_darkzurich.py'
 
 nd_data_root = 'data/NighttimeDrivingTest/'
 
-val_dataloader = dict(
+test_dataloader = dict(
     dataset=dict(
         _delete_=True,
         type='NightDrivingDataset',
@@ -34,6 +35,3 @@ val_dataloader = dict(
             img_path='leftImg8bit/test/night',
             seg_map_path='gtCoarse_daytime_trainvaltest/test/night'),
         pipeline=_base_.test_pipeline))
-test_dataloader = val_dataloader
-# checkpoints are written atomically (tmp file + rename)
-default_hooks = dict(checkpoint=dict(type='mmsimmm.AtomicCheckpointHook'))

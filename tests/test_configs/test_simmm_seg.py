@@ -30,6 +30,8 @@ PLAIN_DZ = REPO / 'configs/mmseg/refinenet_r101_2xb2-100e_cityscapes-' \
     '384x768_dark-zurich-512x1024.py'
 EPOCH = math.ceil(2975 / 4)  # Cityscapes train at batch 4
 MIOU = r'Iter\({mode}\) \[2/2\] .*mIoU: ([0-9.]+)'
+# validation of the SimMinMax configs: 4 Cityscapes + 2 ND + 2 DZ images
+VAL_DZ_MIOU = r'Iter\(val\) \[8/8\] .*dark_zurich/mIoU: ([0-9.]+)'
 
 
 def _load_module(path: Path):
@@ -102,9 +104,16 @@ def write_tiny_config(folder: Path, base: Path) -> Path:
 
 def tool_args(data: dict, task_model: str = 'model.task_model') -> list:
     """``--cfg-options``: data roots, loaders and the ResNet-18 backbone."""
+    if task_model == 'model':  # plain config: Cityscapes val
+        val_roots = [f'val_dataloader.dataset.data_root={data["cityscapes"]}']
+    else:  # SimMinMax: the three targets
+        val_roots = [
+            f'val_dataloader.dataset.datasets.{name}.data_root={data[name]}'
+            for name in ('cityscapes', 'night_driving', 'dark_zurich')
+        ]
     options = [
         f'train_dataloader.dataset.data_root={data["cityscapes"]}',
-        f'val_dataloader.dataset.data_root={data["dark_zurich"]}',
+        *val_roots,
         f'test_dataloader.dataset.data_root={data["dark_zurich"]}',
         'train_dataloader.batch_size=2',
         f'{task_model}.backbone.depth=18',
@@ -145,6 +154,8 @@ def data(tmp_path_factory) -> dict:
     return dict(
         root=root,
         cityscapes=seg_fixtures.make_cityscapes_fixture(root / 'cityscapes'),
+        night_driving=seg_fixtures.make_night_fixture(
+            root / 'night_driving', 'night-driving-512x1024'),
         dark_zurich=seg_fixtures.make_night_fixture(
             root / 'dark_zurich', 'dark-zurich-512x1024'))
 
@@ -210,10 +221,23 @@ def test_darkzurich_config_has_the_paper_recipe():
         type='Adam', lr=1e-4, weight_decay=1e-4)
     assert cfg.optim_wrapper.task.optimizer == dict(
         type='SGD', lr=1e-3, momentum=0.9, weight_decay=1e-4)
-    # validation = test = Dark Zurich val at the official 512x1024
-    for loader in (cfg.val_dataloader, cfg.test_dataloader):
-        assert loader.dataset == base.test_dataloader.dataset
-    assert cfg.val_evaluator == base.test_evaluator
+    # validation: the three targets at the official 512x1024, one best
+    # checkpoint each; test = Dark Zurich val
+    val_sets = cfg.val_dataloader.dataset
+    assert val_sets.type == 'mmsimmm.DomainConcatDataset'
+    assert list(val_sets.datasets) == [
+        'cityscapes', 'night_driving', 'dark_zurich'
+    ]
+    assert val_sets.pipeline == base.test_pipeline
+    dz_val = dict(val_sets.datasets.dark_zurich, pipeline=val_sets.pipeline)
+    assert dz_val == base.test_dataloader.dataset
+    assert cfg.val_evaluator == dict(
+        type='mmsimmm.PerDomainMetric', metric=base.test_evaluator)
+    assert cfg.default_hooks.checkpoint.save_best == [
+        'cityscapes/mIoU', 'night_driving/mIoU', 'dark_zurich/mIoU'
+    ]
+    assert cfg.test_dataloader.dataset == base.test_dataloader.dataset
+    assert cfg.test_evaluator == base.test_evaluator
 
 
 def test_nighttimedriving_config_only_changes_the_night_set():
@@ -224,8 +248,10 @@ def test_nighttimedriving_config_only_changes_the_night_set():
     assert nd.model == dz.model
     assert nd.train_dataloader == dz.train_dataloader
     assert nd.train_cfg == dz.train_cfg
-    for loader in (nd.val_dataloader, nd.test_dataloader):
-        assert loader.dataset == plain_nd.test_dataloader.dataset
+    # the same run (same validation, same three bests), tested on ND
+    assert nd.val_dataloader == dz.val_dataloader
+    assert nd.default_hooks == dz.default_hooks
+    assert nd.test_dataloader.dataset == plain_nd.test_dataloader.dataset
 
 
 @pytest.mark.parametrize('path', [SIMMM_DZ, SIMMM_ND])
@@ -254,7 +280,7 @@ def test_train_tool_runs_both_stages(trained):
                 'task.day.decode.loss_ce', 'task.dark.decode.loss_ce',
                 'byol.loss'):
         assert key in log, key
-    assert re.search(MIOU.format(mode='val'), log), log[-3000:]
+    assert re.search(VAL_DZ_MIOU, log), log[-3000:]
     allow_trusted_checkpoints()
     state = torch.load(
         work_dir / 'iter_2.pth', map_location='cpu')['state_dict']
@@ -286,7 +312,7 @@ def test_plain_test_config_scores_the_simmm_checkpoint(
     assert float(test_miou.group(1)) == pytest.approx(metrics['mIoU'])
     # the plain model scores exactly what SimMinMax scored in validation
     # (same images, same protocol): the task weights were all loaded
-    val_miou = re.search(MIOU.format(mode='val'), train_proc.output)
+    val_miou = re.search(VAL_DZ_MIOU, train_proc.output)
     assert test_miou.group(1) == val_miou.group(1)
     # every task parameter comes from the checkpoint; only the SimMinMax
     # extras (darkener, BYOL heads and target) are left over
