@@ -3,6 +3,9 @@
 # night queries). One run trains the darkening module D (stage 1), then
 # adapts the retrieval model (stage 2), through the same SimMinMax /
 # SimMinMaxLoop machinery as the other tasks.
+# Recipe followed: the official ZSDA VPR code (darkening/darken_vpr.py +
+# cirtorch/examples/train_night.py); remaining differences and switches:
+# docs/reproduction.md.
 #
 # Inherits the GeM baseline (data, tuple mining, test protocol, runtime)
 # and swaps in SimMinMax. Recipe of the official VPR code (method spec 5.3;
@@ -30,8 +33,15 @@
 #   Adam(lr 5e-7, wd 1e-6), GeM p at lr x10 and wd 0, no LR schedule, all
 #   BatchNorm layers frozen, 5 epochs x 22000 tuples at batch 5 = 22000
 #   iterations; hard negatives re-mined before every epoch with the
-#   CURRENT model. Starts from ImageNet weights, like the official README
-#   command (set `load_from` to a day GeM checkpoint to start from it).
+#   CURRENT model. Starts, like the official README command, from
+#   cirtorch's caffe-converted ImageNet ResNet-101 features (the baseline's
+#   backbone init_cfg; convert them first with
+#   tools/model_converters/cirtorch_imagenet_to_mmsimmm.py, or switch to
+#   torchvision's weights with --cfg-options
+#   model.task_model.backbone.init_cfg.checkpoint=torchvision://resnet101);
+#   set `load_from` to a day GeM checkpoint to start from it instead.
+# * images: PIL thumbnail to max side 362 (train) / 1024 (test), never
+#   enlarged; mAP from the ground truth's ok/junk lists as they are.
 #
 # Schedule: iterations 0..4399 darken, 4400..26399 adapt. The mining hook
 # runs before iteration 0 (tuples for the darkening stage) and after every
@@ -145,6 +155,8 @@ custom_hooks = [
 
 default_hooks = dict(
     checkpoint=dict(
-        type='mmsimmm.AtomicCheckpointHook',by_epoch=False, interval=epoch_iters),
+        type='mmsimmm.AtomicCheckpointHook',
+        by_epoch=False,
+        interval=epoch_iters),
     logger=dict(interval=100))
 log_processor = dict(by_epoch=False)

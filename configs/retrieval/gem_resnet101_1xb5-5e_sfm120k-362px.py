@@ -1,14 +1,32 @@
 # GeM ResNet-101 retrieval trained on retrieval-SfM-120k (the cirtorch
 # design the Similarity Min-Max place-recognition experiments build on),
 # tested on Tokyo 24/7 (247tokyo1k). Day baseline, no darkening.
+# Recipe followed: the official ZSDA VPR code (cirtorch `train_night.py`
+# optimiser and data), see docs/reproduction.md for what still differs.
 #
 # Recipe (method spec 5.3): tuples (query, positive, 5 hard negatives mined
 # per epoch from a 2000-image pool), 22000 tuples per epoch, 5 tuples per
 # batch, contrastive loss margin 0.85 summed over the batch's tuples, all
 # BatchNorm layers frozen, Adam lr 5e-7 / wd 1e-6 with GeM p at lr x10 and
-# wd 0, no LR schedule, 5 epochs, images at max side 362. This is the
-# ZSDA `train_night.py` optimiser; cirtorch's own day recipe uses lr 1e-6
-# with an exponential decay instead.
+# wd 0, no LR schedule, 5 epochs. This is the ZSDA `train_night.py`
+# optimiser; cirtorch's own day recipe uses lr 1e-6 with an exponential
+# decay instead.
+#
+# Starting weights (official): cirtorch's caffe-converted ImageNet
+# ResNet-101 features (imagenet-caffe-resnet101-features-10a101d.pth, what
+# cirtorch's init_network loads for resnet101), converted once with
+#   python tools/model_converters/cirtorch_imagenet_to_mmsimmm.py \
+#       data/cirtorch/networks/imagenet-caffe-resnet101-features-10a101d.pth \
+#       data/cirtorch/networks/imagenet-caffe-resnet101-features_mmsimmm.pth
+# Alternative (not the official start; numerically different weights):
+# torchvision's ImageNet ResNet-101 with
+#   --cfg-options model.backbone.init_cfg.checkpoint=torchvision://resnet101
+# Both expect the same input: RGB in [0, 1] normalised with the ImageNet
+# mean/std (cirtorch's meta mean/std), i.e. the preprocessor below.
+#
+# Image size: PIL thumbnail to max side 362 (train) / 1024 (test), which
+# shrinks larger images and never enlarges smaller ones (cirtorch's
+# imresize).
 #
 # Data root (cirtorch download layout):
 #   data/cirtorch/train/retrieval-SfM-120k/retrieval-SfM-120k.pkl
@@ -18,7 +36,8 @@
 #   data/cirtorch/test/247tokyo1k/jpg/<name>.jpg
 #
 # Test: max side 1024, scales (1, 1/sqrt(2), 1/2) combined by a power-p mean
-# with the learned GeM p; the learned whitening is added by
+# with the learned GeM p; mAP with the ground truth's ok/junk lists as they
+# are (cirtorch compute_map); the learned whitening is added by
 # gem_resnet101_lw-sfm120k_tokyo247-1024px-ms.py.
 default_scope = 'mmsimmm'
 # `mmsimmm.X` types import mmsimmm on first use (registry `locations`), so
@@ -26,6 +45,9 @@ default_scope = 'mmsimmm'
 # configs/_base_/simmm_default.py without a duplicate-key clash.
 
 data_root = 'data/cirtorch/'
+# cirtorch's caffe ImageNet features, converted (see the header)
+imagenet_features = (
+    data_root + 'networks/imagenet-caffe-resnet101-features_mmsimmm.pth')
 
 model = dict(
     type='mmsimmm.GeMRetriever',
@@ -34,8 +56,7 @@ model = dict(
         depth=101,
         style='pytorch',
         out_indices=(3, ),
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='torchvision://resnet101')),
+        init_cfg=dict(type='Pretrained', checkpoint=imagenet_features)),
     neck=dict(type='mmsimmm.GeMPooling', p=3.0, eps=1e-6),
     loss=dict(type='mmsimmm.ContrastiveLoss', margin=0.85),
     frozen_bn=True,
@@ -47,25 +68,15 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         to_rgb=True))
 
-# PIL Lanczos down-scaling of the longest side, like PIL's thumbnail.
+# cirtorch's imresize: PIL thumbnail (LANCZOS), shrink-only
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(
-        type='Resize',
-        scale=(362, 362),
-        keep_ratio=True,
-        backend='pillow',
-        interpolation='lanczos'),
+    dict(type='mmsimmm.Thumbnail', max_size=362),
     dict(type='mmpretrain.PackInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(
-        type='Resize',
-        scale=(1024, 1024),
-        keep_ratio=True,
-        backend='pillow',
-        interpolation='lanczos'),
+    dict(type='mmsimmm.Thumbnail', max_size=1024),
     dict(type='mmpretrain.PackInputs'),
 ]
 
@@ -98,6 +109,7 @@ test_dataloader = dict(
         data_root=data_root,
         pipeline=test_pipeline,
         test_mode=True))
+# the ground truth's ok/junk lists exactly (self_match_as_junk=False)
 test_evaluator = dict(type='mmsimmm.RetrievalMAP')
 
 # image set of tools/analysis_tools/learn_whitening.py (test pipeline)
