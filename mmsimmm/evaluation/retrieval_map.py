@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
 
 from mmsimmm.registry import METRICS
 
@@ -93,6 +94,29 @@ def compute_map(db_vecs: np.ndarray,
     return mean_ap, aps
 
 
+def self_match_counts(gnd: Sequence[dict],
+                      query_db_indices: Sequence[int]) -> Dict[str, int]:
+    """How the ground truth treats each query's own database image.
+
+    Args:
+        gnd (Sequence[dict]): Per query ``ok`` and optional ``junk``.
+        query_db_indices (Sequence[int]): Database index of each query.
+
+    Returns:
+        dict[str, int]: Number of queries whose own image is listed in
+        ``junk``, in ``ok``, or in neither (then it ranks as a negative).
+    """
+    counts = dict(junk=0, ok=0, neither=0)
+    for entry, me in zip(gnd, query_db_indices):
+        if int(me) in np.asarray(entry.get('junk', []), np.int64):
+            counts['junk'] += 1
+        elif int(me) in np.asarray(entry['ok'], np.int64):
+            counts['ok'] += 1
+        else:
+            counts['neither'] += 1
+    return counts
+
+
 @METRICS.register_module()
 class RetrievalMAP(BaseMetric):
     """Retrieval mAP (%) with junk handling, for cirtorch-style test sets.
@@ -104,10 +128,19 @@ class RetrievalMAP(BaseMetric):
     :class:`~mmengine.evaluator.BaseMetric`; duplicates from sampler
     padding are dropped by ``sample_idx``.
 
+    By default the ground truth is used exactly as the file gives it, like
+    cirtorch's ``compute_map`` (the official protocol: for 247tokyo1k the
+    queries are the database, ``qvecs = vecs``, and no extra rule touches
+    the query's own image). Each evaluation logs how the ground truth lists
+    the queries' own images (junk / ok / neither), so a file that does not
+    mark them as junk is visible. ``self_match_as_junk=True`` is a
+    deliberate deviation that removes each query's own image from ``ok``
+    and adds it to ``junk``.
+
     Args:
         self_match_as_junk (bool): Treat each query's own database image as
-            junk (removed from the ranking and from ``ok``). Defaults to
-            True.
+            junk (removed from the ranking and from ``ok``), whatever the
+            ground truth says. Defaults to False (the ground truth as is).
         per_query (bool): Also return ``AP_per_query`` (list, %, NaN for
             queries without positives). Defaults to False.
         collect_device (str): Defaults to 'cpu'.
@@ -116,7 +149,7 @@ class RetrievalMAP(BaseMetric):
     default_prefix: Optional[str] = 'retrieval'
 
     def __init__(self,
-                 self_match_as_junk: bool = True,
+                 self_match_as_junk: bool = False,
                  per_query: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
@@ -149,6 +182,16 @@ class RetrievalMAP(BaseMetric):
                              f'(first missing: {missing[:5]})')
         db = np.stack([by_idx[i] for i in range(num)])
         qdb = np.asarray(meta['query_db_indices'], np.int64)
+        counts = self_match_counts(meta['gnd'], qdb)
+        rule = ('removed as junk (self_match_as_junk=True)'
+                if self.self_match_as_junk else
+                'as the ground truth lists it (self_match_as_junk=False)')
+        print_log(
+            f'RetrievalMAP: the query\'s own image is junk for '
+            f'{counts["junk"]}, ok for {counts["ok"]} and neither for '
+            f'{counts["neither"]} of {len(qdb)} queries in the ground truth; '
+            f'scored {rule}',
+            logger='current')
         mean_ap, aps = compute_map(
             db, db[qdb], meta['gnd'],
             qdb if self.self_match_as_junk else None)

@@ -7,8 +7,11 @@ from mmsimmm.evaluation.retrieval_map import (
     average_precision,
     compute_map,
     query_ranks,
+    self_match_counts,
 )
-from mmsimmm.registry import METRICS
+from mmsimmm.registry import DATASETS, METRICS
+
+from .fixtures import make_tokyo
 
 
 def scores_for_ranking(ranking, num):
@@ -127,7 +130,8 @@ def test_metric_gathers_dedups_and_reports_per_query():
     metric.process(None, _samples(db, [0, 1, 2]))
     metric.process(None, _samples(db, [3, 4, 5, 0]))
     result = metric.evaluate(6)
-    mean_ap, aps = compute_map(db, db, gnd, np.arange(6))
+    # default: the ground truth exactly as given, no self-match rule
+    mean_ap, aps = compute_map(db, db, gnd)
     assert result['retrieval/mAP'] == pytest.approx(mean_ap)
     np.testing.assert_allclose(result['retrieval/AP_per_query'], aps * 100)
 
@@ -146,3 +150,53 @@ def test_metric_errors():
         metric.evaluate(1)
     with pytest.raises(KeyError, match='descriptor'):
         RetrievalMAP().process(None, [dict(sample_idx=0)])
+
+
+def test_ground_truth_is_followed_exactly_by_default(tmp_path, caplog):
+    """On a Tokyo fixture whose gnd does NOT list a query's own image as
+    junk, the official rule (gnd as is, cirtorch compute_map) and the
+    optional self-match rule give different mAPs."""
+    # 2 places x 3 views; ok = the other views, no junk at all
+    gnd = [
+        dict(ok=[j for j in range(6) if j // 3 == i // 3 and j != i])
+        for i in range(6)
+    ]
+    make_tokyo(str(tmp_path), gnd=gnd)
+    dataset = DATASETS.build(
+        dict(type='mmsimmm.Tokyo247Dataset', data_root=str(tmp_path),
+             pipeline=[], test_mode=True))
+    # descriptors: each image closest to itself, then to one image of the
+    # OTHER place, then to its own place's other views
+    rng = np.random.default_rng(0)
+    db = rng.normal(size=(6, 16)).astype(np.float32)
+    db /= np.linalg.norm(db, axis=1, keepdims=True)
+
+    def evaluate(**kwargs):
+        metric = RetrievalMAP(**kwargs)
+        metric.dataset_meta = dataset.metainfo
+        metric.process(None, _samples(db, range(6)))
+        return metric.evaluate(6)['retrieval/mAP']
+
+    assert self_match_counts(dataset.metainfo['gnd'],
+                             dataset.metainfo['query_db_indices']) == dict(
+                                 junk=0, ok=0, neither=6)
+    official = evaluate()
+    assert official == pytest.approx(compute_map(db, db, dataset.metainfo[
+        'gnd'])[0])
+    with_rule = evaluate(self_match_as_junk=True)
+    assert with_rule == pytest.approx(compute_map(db, db, dataset.metainfo[
+        'gnd'], np.arange(6))[0])
+    # the self-match ranks first: a miss under the ground truth as given
+    assert official < with_rule
+    # hand check of query 0: without the rule, its own image (rank 0) is
+    # a negative, so every positive sits one rank lower
+    scores = db @ db.T
+    ranks = query_ranks(scores[0], np.array([1, 2]), np.array([], np.int64))
+    assert ranks[0] >= 1
+    # a ground truth that lists the self-match as junk gives the same
+    # mAP under both rules
+    make_tokyo(str(tmp_path / 'junk'))
+    dataset = DATASETS.build(
+        dict(type='mmsimmm.Tokyo247Dataset',
+             data_root=str(tmp_path / 'junk'), pipeline=[], test_mode=True))
+    assert evaluate() == pytest.approx(evaluate(self_match_as_junk=True))
