@@ -7,6 +7,7 @@ from mmsimmm.models.retrieval.whitening import (
     apply_whitening,
     learn_whitening,
     load_whitening,
+    regularized_cholesky,
     save_whitening,
 )
 
@@ -88,7 +89,7 @@ def test_whitening_linear_algebra():
 def test_whitening_errors_and_file_round_trip(tmp_path):
     x = torch.randn(5, 8)
     with pytest.raises(ValueError, match='singular'):
-        learn_whitening(x, [0, 1], [1, 2])
+        learn_whitening(x, [0, 1], [1, 2], regularize=False)
     mean, proj = learn_whitening(x, [0, 1], [1, 2], shrinkage=0.1)
     assert torch.isfinite(proj).all()
     with pytest.raises(ValueError, match=r'pidxs\[1\] = 9'):
@@ -107,3 +108,36 @@ def test_whitening_errors_and_file_round_trip(tmp_path):
     torch.save(dict(m=torch.zeros(3)), path)
     with pytest.raises(KeyError, match="'P'"):
         load_whitening(path)
+
+
+def test_rank_deficient_scatter_is_regularised_like_cirtorch():
+    """2 pairs for 8-d descriptors: the pair scatter has rank 2. cirtorch's
+    whitenlearn adds alpha * I (alpha = 0, 1e-10, 1e-9, ...) until the
+    Cholesky factorisation works, instead of failing."""
+    x = torch.randn(5, 8, generator=torch.Generator().manual_seed(0))
+    q, p = [0, 1], [1, 2]
+    diff = (x[q] - x[p]).double()
+    scatter = diff.T @ diff / 2
+    assert torch.linalg.matrix_rank(scatter) == 2
+    chol, alpha = regularized_cholesky(scatter)
+    eye = torch.eye(8, dtype=torch.float64)
+    # the rule: the first alpha of the 1e-10 * 10^k sequence that works
+    assert alpha > 0
+    k = round(np.log10(alpha / 1e-10))
+    assert alpha == pytest.approx(1e-10 * 10**k)
+    assert int(torch.linalg.cholesky_ex(scatter + alpha * eye)[1]) == 0
+    if k > 0:
+        assert int(torch.linalg.cholesky_ex(scatter + alpha / 10 * eye)[1])
+    torch.testing.assert_close(chol @ chol.T, scatter + alpha * eye)
+    # learn_whitening uses it by default: P whitens the regularised scatter
+    mean, proj = learn_whitening(x, q, p)
+    assert torch.isfinite(proj).all() and torch.isfinite(mean).all()
+    proj64 = proj.double()
+    whitened = proj64 @ (scatter + alpha * eye) @ proj64.T
+    # (P is float32 with entries ~ alpha^-1/2: float32 rounding ~1e-3)
+    torch.testing.assert_close(whitened, eye, atol=2e-2, rtol=0)
+    # a positive-definite matrix is factorised as is
+    chol, alpha = regularized_cholesky(eye * 2)
+    assert alpha == 0.0
+    with pytest.raises(ValueError, match='NaN'):
+        regularized_cholesky(eye * float('nan'))

@@ -52,6 +52,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=0.0,
         help='ridge on the pair scatter for few pairs (default 0)')
     parser.add_argument(
+        '--no-regularize',
+        action='store_true',
+        help='fail on a pair scatter that is not positive definite instead '
+        "of adding a growing alpha * I (cirtorch whitenlearn's rule)")
+    parser.add_argument(
         '--device',
         default='cuda' if torch.cuda.is_available() else 'cpu',
         help='device (default: cuda if available)')
@@ -122,7 +127,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
             descriptors.append(model.test_descriptors(data['inputs']).cpu())
     meta = dataset.metainfo
     mean, proj = learn_whitening(
-        torch.cat(descriptors), meta['qidxs'], meta['pidxs'], args.shrinkage)
+        torch.cat(descriptors),
+        meta['qidxs'],
+        meta['pidxs'],
+        args.shrinkage,
+        regularize=not args.no_regularize)
     save_whitening(args.out, mean, proj)
     print(f'learned whitening from {len(meta["qidxs"])} pairs of '
           f'{len(dataset)} images ({proj.shape[1]}-d, scales '

@@ -6,10 +6,12 @@ from .whitening import (
     apply_whitening,
     learn_whitening,
     load_whitening,
+    regularized_cholesky,
     save_whitening,
 )
 
 __all__ = [
     'ContrastiveLoss', 'RetrievalDataPreprocessor', 'GeMRetriever',
-    'apply_whitening', 'learn_whitening', 'load_whitening', 'save_whitening'
+    'apply_whitening', 'learn_whitening', 'load_whitening',
+    'regularized_cholesky', 'save_whitening'
 ]

@@ -21,12 +21,14 @@ orthogonal ``Q``; the eigenvectors then become ``Q R`` and ``P`` is the same
 up to the sign of each row, so distances after whitening do not depend on
 the choice. Applying: ``l2n(P[:dim] (x - m))``.
 """
+import logging
 import os.path as osp
 import pickle
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+from mmengine.logging import print_log
 
 from mmsimmm.models.necks.gem_pooling import l2_normalize
 
@@ -43,11 +45,60 @@ def _index_array(name: str, idxs: ArrayLike, num: int) -> torch.Tensor:
     return idxs
 
 
+def regularized_cholesky(matrix: torch.Tensor,
+                         first_jitter: float = 1e-10,
+                         growth: float = 10.,
+                         max_tries: int = 40) -> Tuple[torch.Tensor, float]:
+    """Cholesky factor of ``matrix + alpha * I``, alpha grown until it works.
+
+    cirtorch's ``whitenlearn`` (``cirtorch/utils/whiten.py::cholesky``)
+    never fails on a covariance that is not positive definite: it first
+    tries ``alpha = 0``, then ``alpha = 1e-10`` and multiplies ``alpha`` by
+    10 after every failed factorisation, adding ``alpha`` to the diagonal.
+    This follows that rule (same start, same growth); ``max_tries`` only
+    bounds the loop so that a broken input (e.g. NaN) ends in an error.
+
+    Args:
+        matrix (torch.Tensor): Symmetric (D, D) matrix.
+        first_jitter (float): The first non-zero ``alpha``. Defaults to
+            1e-10 (cirtorch).
+        growth (float): Factor of ``alpha`` after each failure. Defaults
+            to 10. (cirtorch).
+        max_tries (int): Factorisations tried before giving up (alpha 0,
+            then ``max_tries - 1`` growing values). Defaults to 40
+            (``alpha`` up to 1e28).
+
+    Returns:
+        tuple[torch.Tensor, float]: The lower Cholesky factor and the
+        ``alpha`` that was added (0.0 for a positive-definite matrix).
+    """
+    if not torch.isfinite(matrix).all():
+        raise ValueError('cannot factorise a matrix with NaN or inf entries '
+                         '(are some descriptors not finite?)')
+    eye = torch.eye(matrix.shape[0], dtype=matrix.dtype)
+    alpha = 0.
+    for _ in range(max_tries):
+        chol, info = torch.linalg.cholesky_ex(matrix + alpha * eye)
+        if int(info) == 0:
+            if alpha > 0:
+                print_log(
+                    'learn_whitening: the matching-pair scatter is not '
+                    f'positive definite; added {alpha:.0e} on its diagonal '
+                    '(cirtorch whitenlearn rule)',
+                    logger='current',
+                    level=logging.WARNING)
+            return chol, alpha
+        alpha = first_jitter if alpha == 0 else alpha * growth
+    raise ValueError(f'the matrix is not positive definite even with '
+                     f'{alpha / growth:.0e} added on its diagonal')
+
+
 def learn_whitening(descriptors: ArrayLike,
                     qidxs: ArrayLike,
                     pidxs: ArrayLike,
-                    shrinkage: float = 0.0) -> Tuple[torch.Tensor,
-                                                     torch.Tensor]:
+                    shrinkage: float = 0.0,
+                    regularize: bool = True) -> Tuple[torch.Tensor,
+                                                      torch.Tensor]:
     """Learn the whitening mean ``m`` and projection ``P`` (module doc).
 
     Args:
@@ -55,8 +106,13 @@ def learn_whitening(descriptors: ArrayLike,
         qidxs (ArrayLike): Row indices of the pair queries.
         pidxs (ArrayLike): Row indices of the matching images (same length).
         shrinkage (float): Adds ``shrinkage * trace(S) / D`` to the diagonal
-            of ``S`` when there are too few pairs for ``S`` to be
-            invertible; 0 is the plain estimate. Defaults to 0.0.
+            of ``S`` before the factorisation; 0 is the plain estimate
+            (cirtorch). Defaults to 0.0.
+        regularize (bool): If ``S`` is not positive definite (e.g. fewer
+            pairs than dimensions), add a growing ``alpha * I`` until the
+            Cholesky factorisation succeeds, as cirtorch's ``whitenlearn``
+            does (:func:`regularized_cholesky`); False raises instead.
+            Defaults to True.
 
     Returns:
         tuple[torch.Tensor, torch.Tensor]: ``m`` (D,) and ``P`` (D, D),
@@ -78,12 +134,16 @@ def learn_whitening(descriptors: ArrayLike,
     if shrinkage > 0:
         scatter = scatter + shrinkage * scatter.trace() / dim * torch.eye(
             dim, dtype=scatter.dtype)
-    chol, info = torch.linalg.cholesky_ex(scatter)
-    if int(info) != 0:
-        raise ValueError(
-            'the matching-pair scatter is singular: '
-            f'{q.numel()} pairs for {dim}-d descriptors (need clearly more '
-            'pairs than dimensions, or shrinkage > 0)')
+    if regularize:
+        chol, _ = regularized_cholesky(scatter)
+    else:
+        chol, info = torch.linalg.cholesky_ex(scatter)
+        if int(info) != 0:
+            raise ValueError(
+                'the matching-pair scatter is singular: '
+                f'{q.numel()} pairs for {dim}-d descriptors (need clearly '
+                'more pairs than dimensions, shrinkage > 0 or '
+                'regularize=True)')
     eye = torch.eye(dim, dtype=scatter.dtype)
     whiten = torch.linalg.solve_triangular(chol, eye, upper=False)
     centred = (x - mean) @ whiten.T
