@@ -165,3 +165,33 @@ def test_one_run_keeps_the_best_checkpoint_of_each_target(
     # earlier bests were kept, not overwritten by the latest iteration
     last = hub.get_scalar('val/dark_zurich/mIoU').current()
     assert last == 0.0
+
+
+def test_domain_concat_dataset_refuses_bad_configs(roots):
+    init_default_scope('mmseg')
+    dz = dict(
+        type='DarkZurichDataset',
+        data_root=str(roots['dark_zurich']),
+        data_prefix=dict(
+            img_path='rgb_anon/val/night/GOPR0356',
+            seg_map_path='gt/val/night/GOPR0356'))
+    pipeline = [dict(type='LoadImageFromFile')]
+    with pytest.raises(ValueError, match="'dark_zurich' sets its own"):
+        DATASETS.build(
+            dict(
+                type='mmsimmm.DomainConcatDataset',
+                datasets=dict(dark_zurich=dict(dz, pipeline=pipeline)),
+                pipeline=pipeline))
+    with pytest.raises(ValueError, match="'dark-zurich' must be an"):
+        DATASETS.build(
+            dict(
+                type='mmsimmm.DomainConcatDataset',
+                datasets={'dark-zurich': dz},
+                pipeline=pipeline))
+    unpacked = DATASETS.build(
+        dict(
+            type='mmsimmm.DomainConcatDataset',
+            datasets=dict(dark_zurich=dz),
+            pipeline=pipeline))
+    with pytest.raises(TypeError, match="'dark_zurich' must pack"):
+        unpacked[0]

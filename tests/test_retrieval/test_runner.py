@@ -113,7 +113,7 @@ def test_train_test_and_learned_whitening(repo_root, data_root, tmp_path,
         'model.backbone.stem_channels=8', 'model.backbone.base_channels=8',
         'model.backbone.depth=18', 'model.backbone.init_cfg=None',
         f'test_dataloader.dataset.data_root={data_root}',
-        'test_dataloader.dataset.pipeline.1.scale=(48,48)'
+        'test_dataloader.dataset.pipeline.1.max_size=48'
     ])
     assert result['P'].shape == (64, 64)
     out = capsys.readouterr().out
