@@ -231,8 +231,9 @@ def test_darkzurich_config_has_the_paper_recipe():
     assert val_sets.pipeline == base.test_pipeline
     dz_val = dict(val_sets.datasets.dark_zurich, pipeline=val_sets.pipeline)
     assert dz_val == base.test_dataloader.dataset
-    assert cfg.val_evaluator == dict(
-        type='mmsimmm.PerDomainMetric', metric=base.test_evaluator)
+    assert cfg.val_evaluator.type == 'mmsimmm.PerDomainMetric'
+    assert cfg.val_evaluator.metric.type == base.test_evaluator.type
+    assert cfg.val_evaluator.metric.iou_metrics == ['mIoU']
     assert cfg.default_hooks.checkpoint.save_best == [
         'cityscapes/mIoU', 'night_driving/mIoU', 'dark_zurich/mIoU'
     ]
