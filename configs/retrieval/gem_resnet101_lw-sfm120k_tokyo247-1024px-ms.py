@@ -1,6 +1,8 @@
-# Test a GeM ResNet-101 on Tokyo 24/7 (247tokyo1k) the official way: max
-# side 1024, scales (1, 1/sqrt(2), 1/2) and learned whitening estimated on
-# the retrieval-SfM-120k whitening pairs. Learn the whitening first:
+# Test a GeM ResNet-101 on Tokyo 24/7 (247tokyo1k) with the official test
+# protocol (cirtorch `examples/test.py`): PIL thumbnail to max side 1024,
+# scales (1, 1/sqrt(2), 1/2), learned whitening estimated on the
+# retrieval-SfM-120k whitening pairs, mAP from the ground truth's ok/junk
+# lists as given. Learn the whitening first:
 #
 #   python tools/analysis_tools/learn_whitening.py \
 #       configs/retrieval/gem_resnet101_1xb5-5e_sfm120k-362px.py CKPT \
