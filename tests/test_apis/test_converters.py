@@ -71,8 +71,9 @@ def test_check_outputs(tmp_path):
 
 @pytest.mark.parametrize('tool', [
     'codan_resnet_to_mmpretrain', 'cirtorch_gem_to_mmsimmm',
-    'cirtorch_imagenet_to_mmsimmm', 'simmm_to_task_model', 'zsda_darkener_to_mmsimmm',
-    'zsda_i3d_to_mmaction', 'zsda_refinenet_to_mmseg'
+    'cirtorch_imagenet_to_mmsimmm', 'simmm_to_task_model',
+    'zsda_darkener_to_mmsimmm', 'zsda_i3d_to_mmaction',
+    'zsda_refinenet_to_mmseg'
 ])
 def test_every_model_converter_refuses_to_overwrite(repo_root, tmp_path,
                                                     tool):
