@@ -1,5 +1,6 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """tools/analysis_tools/benchmark.py on a tiny SimMinMax classifier."""
+import importlib
 import importlib.util
 import json
 import os.path as osp
@@ -10,11 +11,6 @@ from mmsimmm.testing import (
     TINY_CHANNELS,
     tiny_classifier_cfg,
     tiny_segmentor_cfg,
-)
-from mmsimmm.utils.benchmark import (
-    KINDS,
-    infer_input_shape,
-    task_model_config,
 )
 
 TINY_MODEL = dict(
@@ -56,6 +52,14 @@ def _load_tool(repo_root: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# benchmark.py puts its folder on sys.path for the harness it shares with
+# seg_memory.py
+_load_tool(REPO_ROOT)
+harness = importlib.import_module('benchmark_utils')
+KINDS = harness.KINDS
 
 
 @pytest.fixture
@@ -157,9 +161,10 @@ def test_infer_input_shape_from_pipelines():
                 type='EncoderDecoder',
                 data_preprocessor=dict(size=(48, 96))),
             train_dataloader=dict(dataset=dict(pipeline=[]))))
-    assert infer_input_shape(seg, 'mmseg') == (48, 96)
+    assert harness.infer_input_shape(seg, 'mmseg') == (48, 96)
     # a benchmark crop replaces the preprocessor's fixed padding size
-    preprocessor = task_model_config(seg, (24, 32))['data_preprocessor']
+    preprocessor = harness.task_model_config(
+        seg, (24, 32))['data_preprocessor']
     assert preprocessor['size'] == (24, 32)
     assert seg.model.data_preprocessor['size'] == (48, 96)  # a copy
     video = Config(
@@ -170,8 +175,20 @@ def test_infer_input_shape_from_pipelines():
                     dict(type='SampleFrames', clip_len=8),
                     dict(type='RandomCrop', size=56),
                 ]))))
-    assert infer_input_shape(video, 'mmaction') == (8, 56, 56)
+    assert harness.infer_input_shape(video, 'mmaction') == (8, 56, 56)
     with pytest.raises(ValueError, match='--shape'):
-        infer_input_shape(
+        harness.infer_input_shape(
             Config(dict(model=dict(type='X'), train_dataloader=dict())),
             'mmpretrain')
+
+
+def test_peak_rss_sees_memory_touched_inside_the_block():
+    size = 64 * harness.MB
+    with harness.PeakRSS() as rss:
+        block = bytearray(size)  # zero-filled: every page is touched
+        del block
+    assert rss.before > 0
+    assert rss.peak - rss.before >= 0.9 * size
+    assert harness.read_status_kb('VmRSS') > 0
+    with pytest.raises(RuntimeError, match='NoSuchField'):
+        harness.read_status_kb('NoSuchField')

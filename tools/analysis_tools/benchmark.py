@@ -42,7 +42,12 @@ from typing import List, Optional
 
 from mmengine.config import DictAction
 
-from mmsimmm.utils.benchmark import KINDS, format_markdown, run_benchmark
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from benchmark_utils import (  # noqa: E402
+    KINDS,
+    format_markdown,
+    run_benchmark,
+)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

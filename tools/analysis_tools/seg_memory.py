@@ -26,12 +26,19 @@ import os.path as osp
 import statistics
 import subprocess
 import sys
-import time
 from typing import Dict, List, Optional, Sequence
 
 import torch
+from mmengine.config import DictAction
+
+from mmsimmm.utils.runner_setup import load_config
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from benchmark_utils import MB, PeakRSS, build_steps, time_steps  # noqa: E402
 
 MODES = ('supervised', 'adapt')
+# the benchmark_utils step kind that measures each mode
+KIND_OF_MODE = dict(supervised='task', adapt='adapt')
 RESULT_TAG = 'SEG_MEMORY_RESULT '
 # output channels of ResNet layer1..layer4
 LEVEL_CHANNELS = {
@@ -115,21 +122,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 # ------------------------------------------------------------ one process
-def read_status_kb(field: str) -> int:
-    """A ``/proc/self/status`` field in kB, e.g. ``VmHWM`` (peak RSS)."""
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise KeyError(f'{field} is not in /proc/self/status')
-
-
-def reset_peak_rss() -> None:
-    """Reset ``VmHWM`` to the current RSS (Linux >= 4.0)."""
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')
-
-
 def load_simmm_config(path: str,
                       depth: Optional[int],
                       crop: Sequence[int],
@@ -147,17 +139,12 @@ def load_simmm_config(path: str,
     Returns:
         Config: The config.
     """
-    from mmengine.config import Config, DictAction
-
-    import mmsimmm  # noqa: F401  (compat patches, registries)
-
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'config file {path!r} does not exist')
-    cfg = Config.fromfile(path)
-    cfg.merge_from_dict({
-        key: DictAction._parse_iterable(value)
-        for key, value in (option.split('=', 1) for option in cfg_options)
-    })
+    cfg = load_config(
+        path, {
+            key: DictAction._parse_iterable(value)
+            for key, value in (option.split('=', 1)
+                               for option in cfg_options)
+        })
     model = cfg.get('model', {})
     if model.get('type') != 'mmsimmm.SimMinMax' or 'byol' not in model:
         raise ValueError(f'{path}: model must be an mmsimmm.SimMinMax with '
@@ -172,55 +159,6 @@ def load_simmm_config(path: str,
     return cfg
 
 
-def synthetic_batch(batch: int, crop: Sequence[int],
-                    num_classes: int) -> dict:
-    """Random uint8 images and labels (with 255 = ignore) of ``crop``."""
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-
-    height, width = crop
-    inputs, samples = [], []
-    for _ in range(batch):
-        inputs.append(torch.randint(0, 256, (3, height, width),
-                                    dtype=torch.uint8))
-        label = torch.randint(0, num_classes, (1, height, width))
-        label[..., :width // 8] = 255
-        sample = SegDataSample(
-            metainfo=dict(img_shape=(height, width),
-                          ori_shape=(height, width)))
-        sample.gt_sem_seg = PixelData(data=label)
-        samples.append(sample)
-    return dict(inputs=inputs, data_samples=samples)
-
-
-def build_step(cfg, mode: str):
-    """The model and the optim wrapper one training step of ``mode`` uses.
-
-    The weights keep their construction-time random values (the values do
-    not matter for memory and time).
-
-    Returns:
-        tuple: ``(model, optim_wrapper)``.
-    """
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-
-    from mmsimmm.engine.optimizers import SimMinMaxOptimWrapperConstructor
-
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    if mode == 'supervised':
-        model = MODELS.build(cfg.model.task_model)
-        return model, build_optim_wrapper(model, cfg.optim_wrapper.task)
-    model = MODELS.build(cfg.model)
-    model.set_stage('adapt')
-    optim_cfg = {
-        name: cfg.optim_wrapper[name]
-        for name in SimMinMaxOptimWrapperConstructor.NAMES
-    }
-    return model, SimMinMaxOptimWrapperConstructor(optim_cfg)(model)['task']
-
-
 def measure(args: argparse.Namespace) -> Dict[str, float]:
     """Measure one mode (``args.worker``) in this process.
 
@@ -229,27 +167,18 @@ def measure(args: argparse.Namespace) -> Dict[str, float]:
         the RSS before the measured steps) and ``step_s`` (median).
     """
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
     cfg = load_simmm_config(args.config, args.depth, args.crop,
                             args.cfg_options)
-    model, optim_wrapper = build_step(cfg, args.worker)
-    model.train()
-    num_classes = cfg.model.task_model.decode_head.num_classes
-    batch = synthetic_batch(args.batch, args.crop, num_classes)
-
-    model.train_step(batch, optim_wrapper)  # warm-up: optimizer state etc.
-    rss_before = read_status_kb('VmRSS')
-    reset_peak_rss()
-    times = []
-    for _ in range(args.steps):
-        start = time.perf_counter()
-        model.train_step(batch, optim_wrapper)
-        times.append(time.perf_counter() - start)
-    peak = read_status_kb('VmHWM')
+    kind = KIND_OF_MODE[args.worker]
+    steps = build_steps(cfg, [kind], torch.device('cpu'), args.batch,
+                        args.crop)
+    steps[kind].repeat(1)  # warm-up: optimizer state etc.
+    with PeakRSS() as rss:
+        times = time_steps(steps, args.steps, 0, torch.device('cpu'))[kind]
     return dict(
-        peak_rss_mb=peak / 1024,
-        rss_before_mb=rss_before / 1024,
-        step_mb=(peak - rss_before) / 1024,
+        peak_rss_mb=rss.peak / MB,
+        rss_before_mb=rss.before / MB,
+        step_mb=(rss.peak - rss.before) / MB,
         step_s=statistics.median(times))
 
 

@@ -1,9 +1,9 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """Speed and peak memory of SimMinMax training steps.
 
-The library part of ``tools/analysis_tools/benchmark.py``. Four kinds of
-step are measured on synthetic batches built in the toolkit's own format
-(no dataset needed):
+The measuring harness of ``benchmark.py`` and ``seg_memory.py`` (both in
+this folder import it). Four kinds of step are measured on synthetic
+batches built in the toolkit's own format (no dataset needed):
 
 - ``task``: the plain supervised ``train_step`` of the task model with the
   task optimizer (the stock MMEngine path);
@@ -42,8 +42,7 @@ from mmengine.registry import init_default_scope
 
 from mmsimmm.registry import MODELS
 from mmsimmm.testing import ToyTaskDataset
-
-from .runner_setup import load_config
+from mmsimmm.utils.runner_setup import load_config
 
 KINDS = ('task', 'darken', 'adapt', 'darkener')
 KIND_DESCRIPTIONS = dict(
@@ -68,6 +67,12 @@ class Step(NamedTuple):
     """
     prepare: Callable[[], object]
     run: Callable[[], object]
+
+    def repeat(self, times: int) -> None:
+        """Prepare and run the step ``times`` times (untimed)."""
+        for _ in range(times):
+            self.prepare()
+            self.run()
 
 
 # ----------------------------------------------------------------------
@@ -409,8 +414,7 @@ def time_steps(steps: Dict[str, Step],
     kinds = list(steps)
     for _ in range(warmup):
         for kind in kinds:
-            steps[kind].prepare()
-            steps[kind].run()
+            steps[kind].repeat(1)
     _synchronize(device)
     times = {kind: [] for kind in kinds}
     for repeat in range(repeats):
@@ -448,7 +452,8 @@ def summarize_times(times: Sequence[float], batch_size: int) -> dict:
 
 # ----------------------------------------------------------------------
 # peak memory
-def _status_kb(field: str) -> int:
+def read_status_kb(field: str) -> int:
+    """A ``/proc/self/status`` field in kB, e.g. ``VmHWM`` (peak RSS)."""
     with open('/proc/self/status') as f:
         match = re.search(rf'^{field}:\s+(\d+) kB', f.read(), re.M)
     if match is None:
@@ -456,14 +461,38 @@ def _status_kb(field: str) -> int:
     return int(match.group(1))
 
 
-def _reset_peak_rss() -> bool:
+def reset_peak_rss() -> None:
     """Reset ``VmHWM`` to the current RSS (Linux >= 4.0)."""
     try:
         with open('/proc/self/clear_refs', 'w') as f:
             f.write('5')
-        return True
-    except OSError:
-        return False
+    except OSError as error:
+        raise RuntimeError('cannot reset the peak RSS through '
+                           '/proc/self/clear_refs (Linux >= 4.0)') from error
+
+
+class PeakRSS:
+    """Measure the resident memory of this process around a block.
+
+    On entry the RSS is read into ``before`` (bytes) and the kernel's
+    peak-RSS counter is reset; on exit the peak RSS reached inside the
+    block is read into ``peak`` (bytes). Linux only.
+
+    Example::
+
+        with PeakRSS() as rss:
+            step()
+        step_bytes = rss.peak - rss.before
+    """
+
+    def __enter__(self) -> 'PeakRSS':
+        self.before = read_status_kb('VmRSS') * 1024
+        reset_peak_rss()
+        self.peak = None
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.peak = read_status_kb('VmHWM') * 1024
 
 
 def _release_free_memory() -> None:
@@ -514,32 +543,24 @@ def measure_peak_memory(config: str,
         start = torch.cuda.memory_allocated(device)
     else:
         _release_free_memory()
-        start = _status_kb('RssAnon') * 1024
+        start = read_status_kb('RssAnon') * 1024
     cfg = load_config(config, cfg_options)
     step = build_steps(cfg, [kind], device, batch_size, shape, seed)[kind]
-    for _ in range(warmup):
-        step.prepare()
-        step.run()
+    step.repeat(warmup)
     _release_free_memory()
     if cuda:
         torch.cuda.synchronize(device)
         resident = torch.cuda.memory_allocated(device) - start
-        method = 'torch.cuda.max_memory_allocated'
-    else:
-        resident = _status_kb('RssAnon') * 1024 - start
-        before_steps = _status_kb('VmRSS') * 1024
-        if not _reset_peak_rss():
-            raise RuntimeError('cannot reset the peak RSS through '
-                               '/proc/self/clear_refs (Linux >= 4.0)')
-        method = 'RssAnon growth + rise of VmHWM (peak RSS) during the steps'
-    for _ in range(steps):
-        step.prepare()
-        step.run()
-    if cuda:
+        step.repeat(steps)
         torch.cuda.synchronize(device)
         peak = torch.cuda.max_memory_allocated(device) - start
+        method = 'torch.cuda.max_memory_allocated'
     else:
-        peak = resident + max(0, _status_kb('VmHWM') * 1024 - before_steps)
+        resident = read_status_kb('RssAnon') * 1024 - start
+        with PeakRSS() as rss:
+            step.repeat(steps)
+        peak = resident + max(0, rss.peak - rss.before)
+        method = 'RssAnon growth + rise of VmHWM (peak RSS) during the steps'
     return dict(
         peak_mb=peak / MB,
         resident_mb=resident / MB,
