@@ -47,12 +47,6 @@ from mmsimmm.apis import (
     add_exposure_arguments,
     check_exposure_arguments,
 )
-from mmsimmm.apis.darken_figures import (
-    Panel,
-    channel_mean,
-    display_size,
-    render_panels,
-)
 from mmsimmm.apis.darken_files import (
     ImageReadError,
     RunSummary,
@@ -67,6 +61,12 @@ from mmsimmm.apis.darken_files import (
     read_rgb,
     sample_level,
     write_rgb,
+)
+from mmsimmm.visualization import (
+    Panel,
+    channel_mean,
+    display_size,
+    render_panels,
 )
 
 SWEEP_LEVELS = 5

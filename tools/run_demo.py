@@ -427,8 +427,8 @@ def darkening_grid(checkpoint: str,
         np.ndarray: The grid as an RGB uint8 image.
     """
     from mmsimmm.apis import load_darkener
-    from mmsimmm.apis.darken_figures import Panel, render_panels
     from mmsimmm.datasets.synthetic_shapes import CLASSES, MANIFEST
+    from mmsimmm.visualization import Panel, render_panels
     if not 1 <= num_images <= len(CLASSES):
         raise ValueError(f'num_images must be in [1, {len(CLASSES)}], got '
                          f'{num_images}')

@@ -11,15 +11,15 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from mmsimmm.apis.darken_figures import (
+from mmsimmm.models.darkeners import exposure_noise_map, sample_exposure
+from mmsimmm.registry import HOOKS
+from mmsimmm.visualization import (
     Panel,
     render_panels,
     resize_for_display,
     tensor_to_maps,
     tensor_to_rgb,
 )
-from mmsimmm.models.darkeners import exposure_noise_map, sample_exposure
-from mmsimmm.registry import HOOKS
 
 #: Top-level config key read by :func:`register_darken_visualization`.
 VISUALIZATION_CFG_KEY = 'simmm_visualization'
