@@ -17,8 +17,8 @@ def _check(name: str, installed: str, low: str, high: str) -> None:
     if not digit_version(low) <= version < digit_version(high):
         raise RuntimeError(
             f'{name}=={installed} is installed, but mmsimmm {__version__} '
-            f'supports {low} <= {name} < {high} (tested set: '
-            'requirements/runtime.txt; install with tools/install.sh).')
+            f'supports {low} <= {name} < {high}; install a {name} in that '
+            'range (the installation guide lists the tested set).')
 
 
 def check_versions() -> None:

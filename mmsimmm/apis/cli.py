@@ -32,8 +32,9 @@ def add_darkener_checkpoint_argument(
         required=True,
         help='darkener checkpoint: a SimMinMax training checkpoint (e.g. '
         'work_dirs/<run>/iter_N.pth; its darkener.* weights are used) or an '
-        'official darkener converted with tools/model_converters/'
-        'zsda_darkener_to_mmsimmm.py; "none" for an UNTRAINED darkener '
+        'official darkener converted to mmsimmm keys (the ZSDA darkener '
+        'converter, mmsimmm.apis.convert_zsda_darkener); "none" for an '
+        'UNTRAINED darkener '
         '(meaningless output, only for trying the tool)')
 
 

@@ -137,7 +137,7 @@ def init_cpu_process_group(timeout: Optional[float] = None) -> None:
     if missing:
         raise KeyError(
             f'--launcher pytorch needs the environment variables {missing}; '
-            'start the script with torchrun (tools/dist_train.sh).')
+            'start the script with torchrun.')
     kwargs = {}
     if timeout is not None:
         kwargs['timeout'] = datetime.timedelta(seconds=timeout)
@@ -165,7 +165,7 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
     if launcher != 'pytorch':
         raise ValueError(
             f'--launcher {launcher} needs a GPU per process; on a machine '
-            'without one use --launcher pytorch (tools/dist_train.sh).')
+            'without one use --launcher pytorch (under torchrun).')
     adapt_cfg_for_cpu_ddp(cfg)
     timeout = cfg.env_cfg.dist_cfg.get('timeout')
     init_cpu_process_group(timeout)

@@ -171,8 +171,8 @@ class SimMinMaxLoop(IterBasedTrainLoop):
                 raise ValueError(
                     f"stage {stage['name']!r} steps optimizer "
                     f"{stage['optim_wrapper']!r}, but optim_wrapper only "
-                    f'defines {sorted(names)}; add it (see '
-                    'configs/_base_/simmm_default.py) or set the stage\'s '
+                    f'defines {sorted(names)}; add an `optim_wrapper.'
+                    f"{stage['optim_wrapper']}` entry or set the stage's "
                     '`optim_wrapper`')
 
     def _shift_schedulers(self, runner) -> None:

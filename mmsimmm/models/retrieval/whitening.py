@@ -230,6 +230,7 @@ def load_whitening(path: str) -> Dict[str, torch.Tensor]:
     except pickle.UnpicklingError as err:
         raise ValueError(
             f'{path} is not a tensor-only whitening file (official numpy '
-            'files: convert them with tools/model_converters/'
-            'cirtorch_gem_to_mmsimmm.py --whitening)') from err
+            'files: convert them with the cirtorch GeM converter\'s '
+            '`--whitening` option, or save the tensors with '
+            '`save_whitening`)') from err
     return check_whitening(data, path)
