@@ -8,9 +8,10 @@ from .low_light import (
     sample_low_light_params,
 )
 from .safe_loading import LoadImageFromFileSafe
+from .two_views import IndependentViews, PackTwoViews
 
 __all__ = [
-    'LoadImageFromFileSafe',
+    'IndependentViews', 'LoadImageFromFileSafe', 'PackTwoViews',
     'LowLightDegradation', 'LowLightParams', 'LowLightRanges',
     'degrade_frames', 'degrade_low_light', 'sample_low_light_params'
 ]
