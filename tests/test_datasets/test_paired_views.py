@@ -1,5 +1,6 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """Offline dark copies and the paired segmentation augmentation."""
+import copy
 import random
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.dataset import Compose, pseudo_collate
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope, init_default_scope
 
 import mmsimmm  # noqa: F401
 from mmsimmm.registry import MODELS, TRANSFORMS
@@ -18,6 +19,15 @@ REL = 'leftImg8bit/train/aachen/aachen_000000_000019_leftImg8bit.png'
 LABEL = 'gtFine/train/aachen/aachen_000000_000019_gtFine_labelTrainIds.png'
 SIZE = (32, 64)  # (h, w) of the day image and of its dark copy
 
+
+
+@pytest.fixture(autouse=True)
+def keep_default_scope():
+    """Later test files see the default scope they would see without
+    these tests."""
+    saved = copy.copy(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict = saved
 
 def write_pair(root: Path, dark_root: Path, dark_equals_day=False) -> dict:
     """A day image + label under ``root`` and a dark copy (BGR files)."""

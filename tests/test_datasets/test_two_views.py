@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.dataset import Compose, pseudo_collate
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope, init_default_scope
 
 import mmsimmm  # noqa: F401
 from mmsimmm.registry import MODELS, TRANSFORMS
@@ -17,6 +17,15 @@ VIEW = [
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
 ]
 
+
+
+@pytest.fixture(autouse=True)
+def keep_default_scope():
+    """Later test files see the default scope they would see without
+    these tests."""
+    saved = copy.copy(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict = saved
 
 def coded_image(size=64):
     """An image whose pixels name their own (row, column)."""
