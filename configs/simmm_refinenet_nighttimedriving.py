@@ -1,6 +1,8 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """Similarity Min-Max: RefineNet-R101, Cityscapes -> Nighttime Driving.
 
+Recipe: official segmentation code, darkened on the fly (offline: *_offline).
+
 The same run as ``configs/simmm_refinenet_darkzurich.py`` (darkening stage
 of 15 epochs, adaptation stage of 100 epochs, all on Cityscapes train with
 on-the-fly darkening, validation on Cityscapes val, Nighttime Driving and
@@ -10,8 +12,7 @@ coarse labels) with the official protocol (image resized to 512x1024 with
 PIL LANCZOS, label NEAREST, mIoU over 19 classes), as
 ``configs/mmseg/refinenet_r101_..._night-driving-512x1024.py``. Test the
 ``best_night_driving_mIoU_iter_N.pth`` checkpoint of the run with it.
-Recipe followed: the official ZSDA segmentation code (differences:
-docs/reproduction.md).
+Differences from the official pipeline: docs/reproduction.md.
 
 First regenerate the corrected labelTrainIds (the shipped ones are not
 the corrected labels)::

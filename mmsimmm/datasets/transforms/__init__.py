@@ -7,11 +7,21 @@ from .low_light import (
     degrade_low_light,
     sample_low_light_params,
 )
+from .paired_views import (
+    LoadPairedDarkImage,
+    PairedCutOut,
+    PairedGaussianBlur,
+    RandomCanvasScale,
+    SharedGeometry,
+)
 from .safe_loading import LoadImageFromFileSafe
 from .thumbnail import Thumbnail
+from .two_views import IndependentViews, PackTwoViews
 
 __all__ = [
-    'LoadImageFromFileSafe', 'Thumbnail',
+    'IndependentViews', 'LoadImageFromFileSafe', 'LoadPairedDarkImage',
+    'PackTwoViews', 'PairedCutOut', 'PairedGaussianBlur',
+    'RandomCanvasScale', 'SharedGeometry', 'Thumbnail',
     'LowLightDegradation', 'LowLightParams', 'LowLightRanges',
     'degrade_frames', 'degrade_low_light', 'sample_low_light_params'
 ]
