@@ -7,10 +7,13 @@ from .low_light import (
     degrade_low_light,
     sample_low_light_params,
 )
+from .paired_video import DecodePairedDarkClip
 from .safe_loading import LoadImageFromFileSafe
+from .video_augment import RandomHLS, RandomScale
 
 __all__ = [
-    'LoadImageFromFileSafe',
+    'DecodePairedDarkClip', 'LoadImageFromFileSafe', 'RandomHLS',
+    'RandomScale',
     'LowLightDegradation', 'LowLightParams', 'LowLightRanges',
     'degrade_frames', 'degrade_low_light', 'sample_low_light_params'
 ]
