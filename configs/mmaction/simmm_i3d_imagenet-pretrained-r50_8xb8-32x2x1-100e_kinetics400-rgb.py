@@ -1,7 +1,9 @@
+# Recipe: none of the paper (a template): SimMinMax on the stock mmaction2
+# Kinetics-400 I3D config, whose data pipeline is kept (one view, D(day)).
 # Example: Similarity Min-Max on top of an unchanged mmaction2 config. The
 # darkener works frame-wise with ONE exposure level per clip; features are
 # the pooled 2048-d clip vector (darkening stage) and the backbone map,
-# pooled inside the projector (BYOL, 64-d heads as the official recipe).
+# pooled inside the projector (BYOL, 64-d heads as in the ARID recipe).
 _base_ = [
     'mmaction::recognition/i3d/'
     'i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py',
@@ -71,8 +73,9 @@ train_cfg = dict(
         dict(name='adapt', iters=adapt_iters)
     ],
     val_interval=5000)
-default_hooks = dict(checkpoint=dict(
-        type='mmsimmm.AtomicCheckpointHook',by_epoch=False, interval=5000))
+default_hooks = dict(
+    checkpoint=dict(
+        type='mmsimmm.AtomicCheckpointHook', by_epoch=False, interval=5000))
 log_processor = dict(by_epoch=False)
 # BYOL's BatchNorm1d heads need at least 2 samples in every training batch.
 train_dataloader = dict(drop_last=True)
