@@ -33,6 +33,8 @@ adapt_lr = _base_.adapt_lr
 # The day-only checkpoint; tools/run_demo.py and tools/benchmark_synthetic.py
 # pass their own with --cfg-options load_from=...
 load_from = 'work_dirs/demo/day_only/iter_1000.pth'
+demo_head_init = dict(
+    type='Kaiming', layer='Linear', distribution='normal')
 
 model = dict(
     _delete_=True,
@@ -49,20 +51,28 @@ model = dict(
     adapt_exposure_range=_base_.simmm_adapt_exposure_range,
     exposure_noise=_base_.simmm_exposure_noise,
     task_loss_weights=dict(day=1.0, dark=1.0),
+    # The demo keeps its measured setting: Kaiming fan_out / zero-bias
+    # heads and a target updated before use (the official classification
+    # recipe: fan_in projector, default predictor, update after use).
     byol=dict(
         features=dict(modules=['neck']),  # pooled feature
         projector=dict(
             type='mmsimmm.BYOLMLP',
             in_channels=_base_.feature_channels,
             hidden_channels=128,
-            out_channels=128),
+            out_channels=128,
+            weight_init='pytorch',
+            init_cfg=demo_head_init),
         predictor=dict(
             type='mmsimmm.BYOLMLP',
             in_channels=128,
             hidden_channels=128,
-            out_channels=128),
+            out_channels=128,
+            weight_init='pytorch',
+            init_cfg=demo_head_init),
         loss_weight=0.05,
-        momentum=0.01))
+        momentum=0.01,
+        target_update='before_use'))
 
 optim_wrapper = dict(
     _delete_=True,

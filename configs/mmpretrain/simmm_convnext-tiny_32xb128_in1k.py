@@ -34,9 +34,11 @@ model = dict(
     byol=dict(
         features=dict(modules=['backbone']),  # pooled, normalised 768-d
         projector=dict(type='mmsimmm.BYOLMLP', in_channels=768),
-        predictor=dict(type='mmsimmm.BYOLMLP', in_channels=128),
+        predictor=dict(
+            type='mmsimmm.BYOLMLP', in_channels=128, weight_init='pytorch'),
         loss_weight=0.05,
-        momentum=0.01),
+        momentum=0.01,
+        target_update='after_use'),  # the classification recipe
     view_augment=dict(type='mmsimmm.BatchColorJitter'))
 
 # 2. optim_wrapper: D's Adam + the upstream AdamW (with its paramwise_cfg)

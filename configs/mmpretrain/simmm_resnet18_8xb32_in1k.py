@@ -20,9 +20,11 @@ model = dict(
     byol=dict(
         features=dict(modules=['neck']),  # pooled 512-d feature
         projector=dict(type='mmsimmm.BYOLMLP', in_channels=512),
-        predictor=dict(type='mmsimmm.BYOLMLP', in_channels=128),
+        predictor=dict(
+            type='mmsimmm.BYOLMLP', in_channels=128, weight_init='pytorch'),
         loss_weight=0.05,
-        momentum=0.01),
+        momentum=0.01,
+        target_update='after_use'),  # the classification recipe
     view_augment=dict(type='mmsimmm.BatchColorJitter'))
 
 optim_wrapper = dict(

@@ -29,9 +29,13 @@ model = dict(
             type='mmsimmm.BYOLMLP',
             in_channels=level_channels,
             conv_channels=64),
-        predictor=dict(type='mmsimmm.BYOLMLP', in_channels=[128] * 4),
+        predictor=dict(
+            type='mmsimmm.BYOLMLP',
+            in_channels=[128] * 4,
+            weight_init='pytorch'),
         loss_weight=0.1,
-        momentum=0.01),
+        momentum=0.01,
+        target_update='before_use'),  # the segmentation recipe
     view_augment=dict(type='mmsimmm.BatchColorJitter', per_sample=True))
 
 optim_wrapper = dict(

@@ -9,11 +9,12 @@ from .low_light import (
 )
 from .paired_video import DecodePairedDarkClip
 from .safe_loading import LoadImageFromFileSafe
+from .two_views import IndependentViews, PackTwoViews
 from .video_augment import RandomHLS, RandomScale
 
 __all__ = [
-    'DecodePairedDarkClip', 'LoadImageFromFileSafe', 'RandomHLS',
-    'RandomScale',
+    'DecodePairedDarkClip', 'IndependentViews', 'LoadImageFromFileSafe',
+    'PackTwoViews', 'RandomHLS', 'RandomScale',
     'LowLightDegradation', 'LowLightParams', 'LowLightRanges',
     'degrade_frames', 'degrade_low_light', 'sample_low_light_params'
 ]

@@ -17,8 +17,12 @@ from ..darkeners import (
     validate_exposure_range,
 )
 from ..utils import FeatureRecorder, PixelSpace
+from .two_view_preprocessor import TwoViewDataPreprocessor
 
 STAGES = ('darken', 'adapt')
+SECOND_VIEWS = ('darken', 'as_is')
+# When the BYOL target is EMA-updated relative to its use in an iteration.
+TARGET_UPDATES = ('before_use', 'after_use')
 # Children of SimMinMax that are not part of the task model. Checkpoint keys
 # that start with anything else belong to the task model (see
 # ``_strip_task_prefix`` / ``_add_task_prefix``).
@@ -40,6 +44,13 @@ def _device_of(inputs) -> torch.device:
     if isinstance(inputs, (list, tuple)) and inputs:
         return _device_of(inputs[0])
     raise TypeError(f'cannot find a tensor in inputs of type {type(inputs)}')
+
+
+def _frames_to_clips(frames: torch.Tensor,
+                     clip_shape: torch.Size) -> torch.Tensor:
+    """Invert :func:`to_frames` for clips of shape ``clip_shape``."""
+    clip_dims = tuple(clip_shape[:-4]) + (clip_shape[-3], )
+    return frames.reshape(*clip_dims, *frames.shape[1:]).movedim(-4, -3)
 
 
 def _weighted(losses: Dict[str, torch.Tensor], weight: float,
@@ -111,6 +122,16 @@ class SimMinMax(BaseModel):
       BYOL loss that *maximises* their similarity, against an EMA target
       network that is updated inside the loss computation.
 
+    Two-view batches: when the data pipeline packs a second view
+    (``mmsimmm.PackTwoViews`` -> ``second_inputs``, preprocessed by the task
+    model's own preprocessor), the adaptation stage takes its dark view
+    from it: ``second_view='darken'`` darkens the second view (an
+    independent crop / clip of the same sample, the official
+    classification and action recipes), ``'as_is'`` uses it unchanged (an
+    offline dark copy read from disk, the official segmentation recipe).
+    Without ``second_inputs`` D darkens the day view itself. The darkening
+    stage always uses the day view.
+
     ``predict`` and ``tensor`` modes delegate to the task model, so the
     toolkit's own validation and test metrics run unchanged. The task model's
     checkpoint keys are stored WITHOUT a ``task_model.`` prefix, so a
@@ -167,7 +188,11 @@ class SimMinMax(BaseModel):
             ``loss_weight`` (per direction; classification/action use 0.05 =
             0.1 x mean of two directions, segmentation 0.1) and
             ``momentum`` (the online weight of the EMA update, 0.01 = the
-            paper's m = 0.99). Defaults to None.
+            paper's m = 0.99) and ``target_update``: ``'before_use'`` (the
+            target is EMA-updated with the current online weights, then
+            used; official segmentation) or ``'after_use'`` (used, then
+            updated: a one-step lag; official classification and action).
+            Defaults to None.
         adapt_similarity (str): ``'byol'`` (cls, seg, action) or ``'task'``:
             the task model's own ``loss_with_extra_positive(inputs,
             data_samples, darken_fn)`` maximises the similarity (VPR: the
@@ -184,6 +209,13 @@ class SimMinMax(BaseModel):
         view_augment (dict, optional): An in-model augmentation applied to
             each view in RGB [0, 1] space in the adaptation stage, e.g.
             ``dict(type='mmsimmm.BatchColorJitter')``. Defaults to None.
+        second_view (str): What the adaptation stage does with a batch's
+            ``second_inputs``: ``'darken'`` (D darkens them) or ``'as_is'``
+            (already dark; a batch without them is then an error).
+            Defaults to 'darken'.
+        darken_exposure_per_frame (bool): In the darkening stage, draw one
+            exposure level per frame of a clip instead of one per clip
+            (the official action darkening stage). Defaults to False.
         channel_order (str): Colour order of the preprocessed inputs,
             ``'auto'``, ``'rgb'`` or ``'bgr'`` (see :class:`PixelSpace`).
             Defaults to 'auto'.
@@ -213,6 +245,8 @@ class SimMinMax(BaseModel):
                  adapt_similarity: str = 'byol',
                  joint_views: bool = False,
                  view_augment: Optional[dict] = None,
+                 second_view: str = 'darken',
+                 darken_exposure_per_frame: bool = False,
                  channel_order: str = 'auto',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -224,7 +258,8 @@ class SimMinMax(BaseModel):
             task_model = MODELS.build(task_model)
         check_input_layout(task_model)
         super().__init__(
-            data_preprocessor=task_model.data_preprocessor,
+            data_preprocessor=TwoViewDataPreprocessor(
+                task_model.data_preprocessor),
             init_cfg=init_cfg)
         self.darken_exposure_range = validate_exposure_range(
             darken_exposure_range, 'darken_exposure_range')
@@ -236,6 +271,9 @@ class SimMinMax(BaseModel):
         if not 0 < darken_max_value <= 1:
             raise ValueError(
                 f'darken_max_value must be in (0, 1], got {darken_max_value}')
+        if second_view not in SECOND_VIEWS:
+            raise ValueError(f'second_view must be one of {SECOND_VIEWS}, '
+                             f'got {second_view!r}')
         unknown = set(task_loss_weights) - {'day', 'dark'}
         if unknown:
             raise ValueError(f'task_loss_weights has unknown views {unknown}'
@@ -257,6 +295,8 @@ class SimMinMax(BaseModel):
         self.darken_input_size = darken_input_size
         self.darken_max_value = darken_max_value
         self.darken_normalize_features = darken_normalize_features
+        self.darken_exposure_per_frame = bool(darken_exposure_per_frame)
+        self.second_view = second_view
         self.exposure_noise = exposure_noise
         self.task_loss_weights = dict(dict(day=1.0, dark=1.0),
                                       **task_loss_weights)
@@ -297,7 +337,7 @@ class SimMinMax(BaseModel):
         byol = dict(byol)
         unknown = set(byol) - {
             'features', 'projector', 'predictor', 'loss', 'loss_weight',
-            'momentum'
+            'momentum', 'target_update'
         }
         if unknown:
             raise ValueError(f'unknown byol settings: {sorted(unknown)}')
@@ -308,6 +348,11 @@ class SimMinMax(BaseModel):
         self.byol_loss = MODELS.build(
             byol.get('loss', dict(type='mmsimmm.CosineSimilarityLoss')))
         self.byol_loss_weight = byol.get('loss_weight', 0.05)
+        self.byol_target_update = byol.get('target_update', 'before_use')
+        if self.byol_target_update not in TARGET_UPDATES:
+            raise ValueError(f'byol target_update must be one of '
+                             f'{TARGET_UPDATES}, got '
+                             f'{self.byol_target_update!r}')
         momentum = byol.get('momentum', 0.01)
         if not 0 < momentum <= 1:
             raise ValueError(f'byol momentum must be in (0, 1], got '
@@ -397,20 +442,28 @@ class SimMinMax(BaseModel):
     def forward(self,
                 inputs: torch.Tensor,
                 data_samples: Optional[list] = None,
-                mode: str = 'tensor'):
-        """``loss`` runs the current stage; other modes go to the task."""
+                mode: str = 'tensor',
+                second_inputs: Optional[torch.Tensor] = None):
+        """``loss`` runs the current stage; other modes go to the task.
+
+        ``second_inputs`` (a two-view batch's second view, preprocessed
+        like ``inputs``) is used by the adaptation stage only.
+        """
         if mode == 'loss':
-            return self.loss(inputs, data_samples)
+            return self.loss(inputs, data_samples, second_inputs)
         return self.task_model(inputs, data_samples, mode=mode)
 
-    def loss(self, inputs: torch.Tensor,
-             data_samples: Optional[list]) -> Dict[str, torch.Tensor]:
+    def loss(self,
+             inputs: torch.Tensor,
+             data_samples: Optional[list],
+             second_inputs: Optional[torch.Tensor] = None
+             ) -> Dict[str, torch.Tensor]:
         """Losses of the current stage, with ``darken.``/``task.``/``byol.``
         prefixes."""
         if self.stage == 'darken':
             return self.darken_loss(inputs, data_samples)
         if self.stage == 'adapt':
-            return self.adapt_loss(inputs, data_samples)
+            return self.adapt_loss(inputs, data_samples, second_inputs)
         raise RuntimeError(
             'SimMinMax.set_stage() was not called: train it with '
             "train_cfg=dict(type='mmsimmm.SimMinMaxLoop', stages=[...])")
@@ -433,18 +486,24 @@ class SimMinMax(BaseModel):
             hash((int(self.sampling_seed), int(step), stream)) % 2**63)
         return generator
 
-    def _sample_levels(self, inputs: torch.Tensor, exposure_range,
-                       generator) -> torch.Tensor:
+    def _sample_levels(self,
+                       inputs: torch.Tensor,
+                       exposure_range,
+                       generator,
+                       per_frame: bool = False) -> torch.Tensor:
         """Levels of the GLOBAL batch: one per image (or clip) of every rank.
 
         MMEngine's samplers deal sample ``i`` of a global batch to rank
         ``i % world_size``; each rank draws for the global batch and keeps
         its share (:meth:`_rank_share`), so a sample gets the level it gets
         in a one-process run with the whole batch and ranks do not repeat
-        each other's draws.
+        each other's draws. ``per_frame``: one level per frame of a clip
+        (shape ``clip dims + (T,)``).
         """
         shape = list(
             inputs.shape[:-3] if inputs.dim() == 4 else inputs.shape[:-4])
+        if per_frame and inputs.dim() > 4:
+            shape.append(inputs.shape[-3])
         shape[0] *= get_dist_info()[1]
         return sample_exposure(
             tuple(shape), exposure_range, device=inputs.device,
@@ -484,10 +543,17 @@ class SimMinMax(BaseModel):
                 mode='bilinear',
                 align_corners=False)
         generator = self._generator(rgb.device)
+        per_frame = self.darken_exposure_per_frame and rgb.dim() > 4
         levels = self._rank_share(
-            self._sample_levels(rgb, self.darken_exposure_range, generator))
-        dark, curve_map, down_scale_map = self.darkener(
-            rgb, levels, return_maps=True)
+            self._sample_levels(rgb, self.darken_exposure_range, generator,
+                                per_frame))
+        if per_frame:  # frames (B*T, 3, H, W), one level each
+            dark, curve_map, down_scale_map = self.darkener(
+                to_frames(rgb), levels.reshape(-1), return_maps=True)
+            dark = _frames_to_clips(dark, rgb.shape)
+        else:
+            dark, curve_map, down_scale_map = self.darkener(
+                rgb, levels, return_maps=True)
 
         model = self.darken_feature_model or self.task_model
 
@@ -546,6 +612,35 @@ class SimMinMax(BaseModel):
         dark = self.darkener(rgb, self._rank_share(exposure)).clamp(0, 1)
         return self.pixel_space.from_unit_rgb(dark)
 
+    def dark_view(self,
+                  inputs: torch.Tensor,
+                  second_inputs: Optional[torch.Tensor] = None,
+                  generator: Optional[torch.Generator] = None
+                  ) -> torch.Tensor:
+        """The dark view of an adaptation batch (see ``second_view``).
+
+        Args:
+            inputs (Tensor): The preprocessed day view.
+            second_inputs (Tensor, optional): The preprocessed second view
+                of a two-view batch. Defaults to None.
+            generator (torch.Generator, optional): RNG of the darkening.
+                Defaults to None.
+
+        Returns:
+            Tensor: The dark view, normalised like ``inputs``.
+        """
+        if second_inputs is None:
+            if self.second_view == 'as_is':
+                raise ValueError(
+                    "second_view='as_is' uses the dark view of the data "
+                    'pipeline, but the batch has no second_inputs: pack it '
+                    "with dict(type='mmsimmm.PackTwoViews', ...) after a "
+                    'dark-copy loader (e.g. mmsimmm.LoadPairedDarkImage)')
+            return self.darken_batch(inputs, generator)
+        if self.second_view == 'as_is':
+            return second_inputs
+        return self.darken_batch(second_inputs, generator)
+
     def _augment(self, inputs: torch.Tensor, stream: int) -> torch.Tensor:
         if self.view_augment is None:
             return inputs
@@ -558,16 +653,24 @@ class SimMinMax(BaseModel):
                                                      stream))
         return self.pixel_space.from_unit_rgb(rgb)
 
-    def adapt_loss(self, inputs: torch.Tensor,
-                   data_samples: Optional[list]) -> Dict[str, torch.Tensor]:
+    def adapt_loss(self,
+                   inputs: torch.Tensor,
+                   data_samples: Optional[list],
+                   second_inputs: Optional[torch.Tensor] = None
+                   ) -> Dict[str, torch.Tensor]:
         """Adaptation stage: task loss on day and dark views + similarity."""
         generator = self._generator(_device_of(inputs))
         if self.adapt_similarity == 'task':
+            if second_inputs is not None:
+                raise ValueError(
+                    "adapt_similarity='task' darkens inside the task model's "
+                    'loss_with_extra_positive; a two-view batch '
+                    '(second_inputs) is not supported there')
             return _weighted(
                 self.task_model.loss_with_extra_positive(
                     inputs, data_samples,
                     lambda x: self.darken_batch(x, generator)), 1.0, 'task.')
-        dark = self.darken_batch(inputs, generator)
+        dark = self.dark_view(inputs, second_inputs, generator)
         day = self._augment(inputs, stream=1)
         dark = self._augment(dark, stream=2)
 
@@ -599,12 +702,18 @@ class SimMinMax(BaseModel):
 
     def _byol_loss(self, online: Dict[str, List[torch.Tensor]],
                    day: torch.Tensor, dark: torch.Tensor) -> torch.Tensor:
+        update_first = self.byol_target_update == 'before_use'
         with torch.no_grad():
-            self._update_target()
+            if update_first:
+                self._update_target()
+            else:  # the first use sees the online weights (copied once)
+                self._initialise_target()
             target = {
                 view: self._target_embeddings(images)
                 for view, images in (('day', day), ('dark', dark))
             }
+            if not update_first:
+                self._update_target()
         total = 0.
         for pred, other in (('day', 'dark'), ('dark', 'day')):
             pairs = list(zip(online[pred], target[other]))
@@ -625,21 +734,31 @@ class SimMinMax(BaseModel):
         iteration, and all tensors go through single foreach calls.
         """
         target = self.byol_target
-        online = self._online_network()
-        source = dict(online.named_parameters())
+        self._lerp_target(
+            torch.where(target.steps == 0, 1.0, target.momentum))
+        torch._foreach_copy_(
+            list(target.module.buffers()),
+            list(self._online_network().buffers()))
+        target.steps.add_(1)
+
+    @torch.no_grad()
+    def _initialise_target(self) -> None:
+        """Copy the online parameters to the target before its first
+        update (``steps == 0``); a no-op afterwards, without host syncs."""
+        self._lerp_target((self.byol_target.steps == 0).float())
+
+    def _lerp_target(self, weight: torch.Tensor) -> None:
+        """``target.lerp_(online, weight)`` on every float parameter."""
+        target = self.byol_target.module
+        source = dict(self._online_network().named_parameters())
         names = [
-            name for name, param in target.module.named_parameters()
+            name for name, param in target.named_parameters()
             if param.is_floating_point()
         ]
-        averaged = dict(target.module.named_parameters())
-        weight = torch.where(target.steps == 0, 1.0, target.momentum).to(
-            averaged[names[0]].dtype)
+        averaged = dict(target.named_parameters())
         torch._foreach_lerp_([averaged[name] for name in names],
                              [source[name].detach() for name in names],
-                             weight)
-        torch._foreach_copy_(
-            list(target.module.buffers()), list(online.buffers()))
-        target.steps.add_(1)
+                             weight.to(averaged[names[0]].dtype))
 
     def _target_embeddings(self, images: torch.Tensor) -> List[torch.Tensor]:
         target = self.byol_target.module

@@ -7,6 +7,8 @@ from mmengine.model import BaseModule
 
 from mmsimmm.registry import MODELS
 
+WEIGHT_INITS = ('kaiming_fan_in', 'pytorch')
+
 
 class _LevelMLP(nn.Module):
     """One level: [conv3x3 -> BN2d -> ReLU] -> GAP -> fc -> BN1d -> ReLU -> fc.
@@ -29,6 +31,16 @@ class _LevelMLP(nn.Module):
         self.bn = nn.BatchNorm1d(hidden_channels)
         self.relu = nn.ReLU(inplace=True)
         self.fc2 = nn.Linear(hidden_channels, out_channels)
+
+    def kaiming_fan_in_(self) -> None:
+        """Kaiming-normal fan_in weights (gain sqrt(2)) on the fc layers
+        and the conv; every bias keeps PyTorch's default init."""
+        layers = [self.fc1, self.fc2]
+        if self.conv is not None:
+            layers.append(self.conv[0])
+        for layer in layers:
+            nn.init.kaiming_normal_(
+                layer.weight, mode='fan_in', nonlinearity='relu')
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.conv is not None:
@@ -63,9 +75,17 @@ class BYOLMLP(BaseModule):
         out_channels (int): Output width. Defaults to 128.
         conv_channels (int, optional): Channels of the optional leading
             3x3 convolution. Defaults to None (no convolution).
-        init_cfg (dict | list[dict], optional): Initialisation config.
-            Defaults to Kaiming-normal Linear layers, as the official
-            classification heads.
+        weight_init (str): Initialisation applied at construction:
+            ``'kaiming_fan_in'`` (Kaiming-normal fan_in weights, gain
+            sqrt(2), on the Linear layers and the conv, PyTorch's default
+            biases: the official projectors) or ``'pytorch'`` (PyTorch's
+            defaults: the official predictors). Defaults to
+            'kaiming_fan_in'.
+        init_cfg (dict | list[dict], optional): An MMEngine initialisation
+            config applied by ``init_weights`` on top of ``weight_init``
+            (e.g. ``dict(type='Kaiming', layer='Linear',
+            distribution='normal')``: fan_out weights and zero biases, the
+            earlier mmsimmm default). Defaults to None.
     """
 
     def __init__(self,
@@ -73,15 +93,21 @@ class BYOLMLP(BaseModule):
                  hidden_channels: int = 128,
                  out_channels: int = 128,
                  conv_channels: Optional[int] = None,
-                 init_cfg: Optional[Union[dict, List[dict]]] = dict(
-                     type='Kaiming', layer='Linear', distribution='normal'),
+                 weight_init: str = 'kaiming_fan_in',
+                 init_cfg: Optional[Union[dict, List[dict]]] = None,
                  ) -> None:
         super().__init__(init_cfg=init_cfg)
+        if weight_init not in WEIGHT_INITS:
+            raise ValueError(f'weight_init must be one of {WEIGHT_INITS}, '
+                             f'got {weight_init!r}')
         if isinstance(in_channels, int):
             in_channels = [in_channels]
         self.levels = nn.ModuleList(
             _LevelMLP(c, hidden_channels, out_channels, conv_channels)
             for c in in_channels)
+        if weight_init == 'kaiming_fan_in':
+            for level in self.levels:
+                level.kaiming_fan_in_()
 
     @property
     def num_levels(self) -> int:

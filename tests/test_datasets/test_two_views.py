@@ -1,0 +1,116 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+import copy
+import random
+
+import numpy as np
+import pytest
+import torch
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.registry import init_default_scope
+
+import mmsimmm  # noqa: F401
+from mmsimmm.registry import MODELS, TRANSFORMS
+from mmsimmm.testing import tiny_classifier_cfg
+
+VIEW = [
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.5, 1.0)),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+]
+
+
+def coded_image(size=64):
+    """An image whose pixels name their own (row, column)."""
+    rows, cols = np.mgrid[:size, :size]
+    return np.stack([rows * 4, cols * 4, np.full_like(rows, 128)],
+                    -1).astype(np.uint8)
+
+
+def results(index=0):
+    img = coded_image()
+    return dict(
+        img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2],
+        gt_label=index, sample_idx=index)
+
+
+def seed_all(seed):
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def test_independent_views_are_two_draws_of_the_same_image():
+    init_default_scope('mmpretrain')
+    views = TRANSFORMS.build(
+        dict(type='mmsimmm.IndependentViews', transforms=VIEW))
+    seed_all(0)
+    out = views(results())
+    # the same transforms run twice on copies, with the next draws
+    seed_all(0)
+    plain = Compose(copy.deepcopy(VIEW))
+    first, second = plain(results()), plain(results())
+    np.testing.assert_array_equal(out['img'], first['img'])
+    np.testing.assert_array_equal(out['second_img'], second['img'])
+    assert out['img'].shape == out['second_img'].shape == (32, 32, 3)
+    # different crops of one image (the first pixel names the crop corner)
+    assert not np.array_equal(out['img'], out['second_img'])
+    # the day view's own keys come from the first draw
+    assert out['img_shape'] == first['img_shape']
+
+
+def test_independent_views_needs_the_image_key():
+    init_default_scope('mmpretrain')
+    views = TRANSFORMS.build(
+        dict(type='mmsimmm.IndependentViews', transforms=VIEW,
+             img_key='imgs'))
+    with pytest.raises(KeyError, match="'imgs'"):
+        views(results())
+    with pytest.raises(ValueError, match='non-empty list'):
+        TRANSFORMS.build(dict(type='mmsimmm.IndependentViews',
+                              transforms=[]))
+
+
+def test_pack_two_views_packs_both_with_the_toolkit_packer():
+    init_default_scope('mmpretrain')
+    pipeline = Compose([
+        dict(type='mmsimmm.IndependentViews', transforms=VIEW),
+        dict(type='mmsimmm.PackTwoViews', pack=dict(type='PackInputs')),
+    ])
+    seed_all(1)
+    item = pipeline(results(2))
+    assert set(item) == {'inputs', 'data_samples', 'second_inputs'}
+    assert item['data_samples'].gt_label.item() == 2
+    plain = TRANSFORMS.build(dict(type='PackInputs'))
+    seed_all(1)
+    views = TRANSFORMS.build(
+        dict(type='mmsimmm.IndependentViews', transforms=VIEW))(results(2))
+    torch.testing.assert_close(item['inputs'], plain(dict(views))['inputs'])
+    torch.testing.assert_close(
+        item['second_inputs'],
+        plain(dict(views, img=views['second_img']))['inputs'])
+    with pytest.raises(KeyError, match="'second_img'"):
+        TRANSFORMS.build(
+            dict(type='mmsimmm.PackTwoViews',
+                 pack=dict(type='PackInputs')))(results())
+
+
+def test_two_view_pipeline_to_simminmax_dark_view():
+    """Pipeline -> collate -> SimMinMax: the dark view is D(second crop)."""
+    init_default_scope('mmpretrain')
+    pipeline = Compose([
+        dict(type='mmsimmm.IndependentViews', transforms=VIEW),
+        dict(type='mmsimmm.PackTwoViews', pack=dict(type='PackInputs')),
+    ])
+    seed_all(2)
+    data = pseudo_collate([pipeline(results(i)) for i in range(4)])
+    model = MODELS.build(
+        dict(type='mmsimmm.SimMinMax', task_model=tiny_classifier_cfg(),
+             darkener=dict(type='mmsimmm.DarkeningModule', num_features=8)))
+    model.sampling_seed = 0
+    batch = model.data_preprocessor(data, True)
+    assert batch['second_inputs'].shape == batch['inputs'].shape
+    assert not torch.equal(batch['second_inputs'], batch['inputs'])
+    generator = model._generator(torch.device('cpu'))
+    dark = model.dark_view(batch['inputs'], batch['second_inputs'],
+                           generator)
+    generator = model._generator(torch.device('cpu'))
+    torch.testing.assert_close(
+        dark, model.darken_batch(batch['second_inputs'], generator))
