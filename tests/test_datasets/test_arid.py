@@ -336,30 +336,38 @@ def test_multi_round_needs_sample_idx(arid_root, tmp_path, checkpoint):
 SIMMM_CONFIG = CONFIG_DIR.parent / 'simmm_i3d_r50_arid.py'
 
 
-def test_simmm_config_trains_then_plain_test_scores(arid_root, tmp_path):
-    """1 darken + 1 adapt iteration of configs/simmm_i3d_r50_arid.py, then
-    the plain 20-round test config scores the saved checkpoint."""
-    allow_trusted_checkpoints()
-    cfg = Config.fromfile(SIMMM_CONFIG)
+def tiny_simmm(config: Path, arid_root: Path, work_dir: Path) -> Config:
+    """A SimMinMax ARID config shrunk like :func:`tiny`, 1 + 1 iterations
+    (adapt only for an adapt-only config), validation every iteration."""
+    cfg = Config.fromfile(config)
     assert cfg.model.type == 'mmsimmm.SimMinMax'
-    assert cfg.model.adapt_exposure_range == (0.0, 0.2)
     simmm = cfg.model
     cfg.model = cfg.model.task_model  # shrink the task model like `tiny`
-    cfg = tiny(cfg, arid_root, tmp_path)
+    cfg = tiny(cfg, arid_root, work_dir)
     simmm.task_model = cfg.model
     simmm.byol.projector.in_channels = 512
     simmm.darkener = dict(type='mmsimmm.DarkeningModule', num_features=8)
     cfg.model = simmm
-    cfg.train_cfg.stages = [
-        dict(name='darken', iters=1),
-        dict(name='adapt', iters=1)
-    ]
+    for stage in cfg.train_cfg.stages:
+        stage['iters'] = 1
     cfg.train_cfg.val_interval = 1
+    return cfg
+
+
+def test_simmm_config_trains_then_plain_test_scores(arid_root, tmp_path):
+    """1 darken + 1 adapt iteration of configs/simmm_i3d_r50_arid.py, then
+    the plain 20-round test config scores the saved checkpoint."""
+    allow_trusted_checkpoints()
+    cfg = tiny_simmm(SIMMM_CONFIG, arid_root, tmp_path)
+    assert cfg.model.adapt_exposure_range == (0.0, 0.2)
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.train_loop.stage_history == ['darken', 'adapt']
+    # the official test's checkpoint, the last, is saved although the
+    # checkpoint interval (55) was not reached, and is named as the last
     ckpt = tmp_path / 'iter_2.pth'
     assert ckpt.is_file()
+    assert (tmp_path / 'last_checkpoint').read_text().strip() == str(ckpt)
 
     test_cfg = tiny(Config.fromfile(ROUNDS_CONFIG), arid_root,
                     tmp_path / 'test')
@@ -405,7 +413,8 @@ def decode(path: Path, frame_inds) -> np.ndarray:
 @pytest.fixture(scope='module')
 def paired_root(tmp_path_factory) -> Path:
     """Day videos of grey frames whose level codes the frame index, and a
-    dark copy (a quarter of the day level plus texture)."""
+    darker copy (half the day level + 36, plus texture: no HLS shift of
+    +-35 clips it)."""
     root = tmp_path_factory.mktemp('paired')
     rng = np.random.default_rng(0)
     lines = []
@@ -413,7 +422,8 @@ def paired_root(tmp_path_factory) -> Path:
         levels = rng.integers(60, 196, 24)
         day = [np.full((32, 40, 3), level, np.uint8) for level in levels]
         dark = [
-            (frame // 4 + rng.integers(0, 8, frame.shape)).astype(np.uint8)
+            (frame // 2 + 36 + rng.integers(0, 4, frame.shape)).astype(
+                np.uint8)
             for frame in day
         ]
         write_frames(root / 'data' / rel, day)
@@ -491,8 +501,7 @@ def test_offline_dark_clip_is_read_unchanged(paired_root):
         np.testing.assert_array_equal(
             np.stack(out['imgs']), decode(Path(info['filename']),
                                           frame_inds))
-        assert np.stack(out['second_imgs']).mean() < 0.4 * np.stack(
-            out['imgs']).mean()
+        assert not np.array_equal(out['second_imgs'], out['imgs'])
 
 
 def test_offline_dark_clip_refuses_a_bad_copy(paired_root, tmp_path):
@@ -558,7 +567,7 @@ def test_two_views_share_frames_with_independent_augmentation(
             # the frames' levels code their index: one frame draw for both
             # views, so the level changes from frame to frame agree (up to
             # the HLS round trip); the lightness shifts are drawn apart
-            scale = 4 if config == OFFLINE_CONFIG else 1  # dark = day / 4
+            scale = 2 if config == OFFLINE_CONFIG else 1  # dark ~ day / 2
             np.testing.assert_allclose(
                 np.diff(day_l), scale * np.diff(second_l), atol=3 * scale)
             assert np.ptp(np.diff(day_l)) > 10
@@ -625,3 +634,54 @@ def test_docs_test_the_last_checkpoint():
             or 'epoch_10.pth' in line for line in commands), commands
     for config in (SIMMM_CONFIG, OFFLINE_CONFIG):
         assert last_checkpoint_name(config) in config.read_text()
+
+
+@pytest.mark.parametrize('config', [SIMMM_CONFIG, OFFLINE_CONFIG])
+def test_adapt_step_dark_view(paired_root, arid_root, tmp_path, config):
+    """On the fly, D darkens the second clip (not the day clip); offline,
+    the dark clip of the file is used as it is: D is never called."""
+    cfg = tiny_simmm(config, arid_root, tmp_path)
+    cfg.train_dataloader.dataset.update(
+        ann_file=str(paired_root / 'list.txt'),
+        data_prefix=dict(video=str(paired_root / 'data')))
+    if config == OFFLINE_CONFIG:
+        cfg.train_dataloader.dataset.dark_video_prefix = str(paired_root /
+                                                             'data_darken')
+    runner = Runner.from_cfg(cfg)
+    model = runner.model
+    batch = model.data_preprocessor(
+        next(iter(runner.train_dataloader)), training=True)
+    day, second = batch['inputs'], batch['second_inputs']
+    assert day.shape == second.shape and not torch.equal(day, second)
+
+    darkened = []
+    darken = model.darkener.forward
+
+    def record(img, *args, **kwargs):
+        darkened.append(img.detach().clone())
+        return darken(img, *args, **kwargs)
+
+    model.darkener.forward = record
+    seen = []
+    task_loss = model.task_model.loss
+
+    def spy(images, samples):
+        seen.append(images.detach().clone())
+        return task_loss(images, samples)
+
+    model.task_model.loss = spy
+    model.set_stage('adapt')
+    losses = model(**batch, mode='loss')
+    assert set(losses) >= {'task.day.loss_cls', 'task.dark.loss_cls',
+                           'byol.loss'}
+    torch.testing.assert_close(seen[0], day)
+    if config == OFFLINE_CONFIG:
+        assert model.second_view == 'as_is' and darkened == []
+        torch.testing.assert_close(seen[1], second)  # not re-darkened
+    else:
+        assert model.second_view == 'darken' and len(darkened) == 1
+        # D got the second clip's frames (unit RGB), not the day clip's
+        torch.testing.assert_close(
+            darkened[0],
+            model.pixel_space.to_unit_rgb(second).clamp(0, 1))
+        assert not torch.allclose(seen[1], second)
