@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 import mmsimmm  # noqa: F401
+from mmsimmm.apis.darken_files import ExposureNoise
+from mmsimmm.models.darkeners import exposure_noise_map
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FOURCC = {'.avi': 'XVID', '.mp4': 'mp4v'}
@@ -226,3 +228,15 @@ def test_preset_is_checked(videos, tmp_path):
     with pytest.raises(SystemExit):
         tool.parse_args(['src', 'dst', '--checkpoint', 'x', '--preset',
                          'unknown'])
+
+
+def test_floor_grid_is_checked():
+    levels = torch.zeros(1)
+    maps = exposure_noise_map(levels, (17, 40), patch_grid='floor')
+    assert maps.shape == (1, 1, 17, 40)
+    with pytest.raises(ValueError, match='smaller than one 16-pixel'):
+        exposure_noise_map(levels, (8, 40), patch_grid='floor')
+    with pytest.raises(ValueError, match="patch_grid must be one of"):
+        exposure_noise_map(levels, (32, 40), patch_grid='round')
+    with pytest.raises(ValueError, match='noise grid must be one of'):
+        ExposureNoise(grid='round')
