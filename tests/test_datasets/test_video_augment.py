@@ -13,7 +13,11 @@ from mmengine.dataset import Compose
 from mmengine.registry import DefaultScope
 
 import mmsimmm  # noqa: F401  (before mmaction.models)
-from mmsimmm.datasets.transforms import RandomHLS, RandomScale
+from mmsimmm.datasets.transforms import (
+    IndependentViews,
+    RandomHLS,
+    RandomScale,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASELINE_CONFIG = (
@@ -226,3 +230,44 @@ def test_train_and_test_geometry_agree_on_4_3_video(config):
     assert np.all(np.abs(log_ratio) <= 2 * math.log(1.25) + 0.01)
     assert abs(np.median(log_ratio)) < 0.1
     assert abs(np.mean(log_ratio)) < 0.06
+
+
+class RecordDraws:
+    """A pipeline step that records the random draws of one view."""
+
+    def __init__(self, log: list) -> None:
+        self.log = log
+
+    def __call__(self, results: dict) -> dict:
+        self.log.append(
+            dict(
+                scale=tuple(results['scale_size']),
+                crop=tuple(results['crop_bbox']),
+                flip=bool(results['flip']),
+                hls=tuple(results['hls_shift']),
+                frames=tuple(results['frame_inds'])))
+        return results
+
+
+def test_paper_config_draws_every_parameter_per_view():
+    """The IndependentViews of the paper config draw scale/aspect, crop,
+    flip and HLS separately for the two views of one clip."""
+    cfg = Config.fromfile(SIMMM_CONFIG)
+    views = cfg.train_dataloader.dataset.pipeline[3]
+    log: list = []
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        transform = IndependentViews(
+            list(views.transforms[:-1]) + [RecordDraws(log)],
+            img_key=views.img_key,
+            view_key=views.view_key)
+        np.random.seed(0)
+        for _ in range(12):
+            results = results_of(clip(320, 240))
+            results['frame_inds'] = np.arange(2)
+            out = transform(results)
+            assert len(out['imgs']) == len(out['second_imgs']) == 2
+    pairs = list(zip(log[::2], log[1::2]))
+    assert all(day['frames'] == dark['frames'] for day, dark in pairs)
+    for key in ('scale', 'crop', 'hls'):
+        assert all(day[key] != dark[key] for day, dark in pairs), key
+    assert any(day['flip'] != dark['flip'] for day, dark in pairs)
