@@ -1,6 +1,8 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """Similarity Min-Max: RefineNet-R101, Cityscapes -> Dark Zurich.
 
+Recipe: official segmentation code, darkened on the fly (offline: *_offline).
+
 The segmentation recipe of the paper (ICCV 2023, Sec. 5.2 of
 docs/method.md) on top of the daytime RefineNet-R101 baseline
 (``configs/mmseg/refinenet_r101_2xb2-100e_cityscapes-384x768.py``). Both
@@ -103,9 +105,12 @@ model = dict(
             type='mmsimmm.BYOLMLP',
             in_channels=[128] * 4,
             hidden_channels=128,
-            out_channels=128),
+            out_channels=128,
+            weight_init='pytorch'),
         loss_weight=0.1,
-        momentum=0.01),
+        momentum=0.01,
+        # official segmentation: the target is updated, then used
+        target_update='before_use'),
     # Colour jitter 0.3 (hue 0.3) per image, drawn independently for the
     # day and the darkened view AFTER darkening, as the official paired
     # transform; the pipeline's ColorJitter is dropped below so the day

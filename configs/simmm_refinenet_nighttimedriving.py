@@ -1,6 +1,8 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """Similarity Min-Max: RefineNet-R101, Cityscapes -> Nighttime Driving.
 
+Recipe: official segmentation code, darkened on the fly (offline: *_offline).
+
 The same recipe as ``configs/simmm_refinenet_darkzurich.py`` (darkening
 stage of 15 epochs, adaptation stage of 100 epochs, all on Cityscapes
 train with on-the-fly darkening); only validation and test change to the

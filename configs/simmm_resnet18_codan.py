@@ -1,35 +1,20 @@
 # Similarity Min-Max on CODaN (day -> night classification), ResNet-18.
+# Recipe: the official classification code (differences: docs/reproduction.md).
 #
 # Inherits the day-only baseline (data, test protocol, runtime) and swaps in
 # SimMinMax. One run trains the darkening module D (stage 1), then adapts
 # the classifier (stage 2), and tests on test_day + test_night, reporting
 # `day/accuracy/top1` and `night/accuracy/top1`.
-#
-# Recipe of the official classification code (1 GPU):
-# * darkening: 15 epochs at batch 16 on CODaN `train` (10,000 images).
-#   Both stages share ONE train dataloader with the adaptation batch size
-#   32, so the stage is expressed as the same number of images:
-#   15 * 10000 / 32 = 4687 iterations (150,000 images); the milestones at
-#   epochs 5 and 10 become iterations 1562 and 3125 of the stage. Adam(lr
-#   1e-4, wd 1e-4), gradient-norm clip 0.1 on D, exposure U(0, 0.5),
-#   similarity on the layer4 map of the frozen day model fed raw [0, 1]
-#   RGB (not ImageNet-normalised), down-scale weight 5.
-#   The official stage sees the whole 224x224 image (Resize(224)); here it
-#   sees the adaptation crops (RandomResizedCrop(224, 0.5-1) + flip).
-# * adaptation: 90 epochs of 312 iterations (batch 32, drop_last) = 28080
-#   iterations; Adam(lr 1e-3, wd 1e-5), MultiStepLR x0.1 at epochs 30 and
-#   60; CE on the day AND the darkened view; BYOL 0.05 per direction (= 0.1
-#   x mean of the two directions), projector 512->128->128, predictor
-#   128->128->128, EMA momentum 0.01 (m = 0.99); D darkens with U(0, 0.2)
-#   plus pixel + patch (r = 16) exposure noise of std 0.025; colour jitter
-#   (0.3, 0.3, 0.3, hue 0.3) on both views with ONE factor set per batch
-#   per branch. The jitter runs inside the model, so the train pipeline has
-#   none (the baseline's has none either): the day view is jittered once.
-#   The official code darkens a second, independent crop of the image;
-#   here the day crop itself is darkened.
-# * selection: validation on `val` (500 day images) every adaptation epoch,
-#   keeping the best `accuracy/top1`. The official code selects on
-#   `test_day`; test_night is never used for selection.
+# * darkening: 15 official epochs at batch 16 expressed at the shared
+#   batch 32: 4687 iterations, milestones 1562 and 3125. D sees the day
+#   crops (the official stage: Resize(224) of the whole image).
+# * adaptation: 90 epochs x 312 iterations, Adam(1e-3, wd 1e-5), x0.1 at
+#   epochs 30 and 60; CE on both views + BYOL 0.05 per direction; colour
+#   jitter inside the model, one factor set per batch per branch.
+# * views: two RandomResizedCrop(224, 0.5-1) + flip crops of each image
+#   (mmsimmm.IndependentViews); D darkens the second one. To darken the day
+#   crop itself instead, use ./simmm_resnet18_codan_same-crop.py.
+# * selection: `val` every adaptation epoch (official: `test_day`).
 #
 # Multi-GPU: the iteration counts assume 32 images per iteration; with N
 # GPUs pass `--cfg-options train_dataloader.batch_size=<32 / N>`.
@@ -58,6 +43,16 @@ adapt_iters = 90 * adapt_epoch_iters  # 28080
 #       --num-classes 10
 load_from = 'checkpoints/resnet18_codan_day.pth'
 
+# Two views per image: independent crops + flips of the same decoded image.
+view_transforms = _base_.train_pipeline[1:-1]  # RandomResizedCrop, flip
+one_view_pipeline = _base_.train_pipeline
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='mmsimmm.IndependentViews', transforms=view_transforms),
+    dict(type='mmsimmm.PackTwoViews', pack=dict(type='PackInputs')),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
 model = dict(
     _delete_=True,
     type='mmsimmm.SimMinMax',
@@ -83,9 +78,12 @@ model = dict(
             type='mmsimmm.BYOLMLP',
             in_channels=128,
             hidden_channels=128,
-            out_channels=128),
+            out_channels=128,
+            weight_init='pytorch'),
         loss_weight=0.05,
-        momentum=0.01),
+        momentum=0.01,
+        target_update='after_use'),
+    second_view='darken',
     view_augment=dict(
         type='mmsimmm.BatchColorJitter',
         brightness=0.3,
@@ -130,5 +128,5 @@ train_cfg = dict(
 
 default_hooks = dict(
     checkpoint=dict(
-        type='mmsimmm.AtomicCheckpointHook',by_epoch=False, interval=10 * adapt_epoch_iters))
+        type='mmsimmm.AtomicCheckpointHook', by_epoch=False, interval=10 * adapt_epoch_iters))
 log_processor = dict(by_epoch=False)

@@ -20,6 +20,15 @@ the ``--include`` sub-folders (default: the whole tree), minus
 Label PNGs must not be darkened: without ``--include``/``--suffix`` the
 tool refuses trees with label-like folders (``gtFine``, ``ann_dir``...).
 
+``--resize H W`` resizes each image (PIL LANCZOS) before darkening it,
+so the copy has that resolution. ``--preset cityscapes-official`` sets the
+official offline copy of the segmentation recipe: the Cityscapes train
+images (``leftImg8bit/train``, ``*_leftImg8bit.png``) resized to 512x1024,
+one E ~ U(0, 0.2) and one noise map (sigma 0.025, 64-pixel cells) per
+image, 8-bit PNG, nothing else copied; options given explicitly override
+the preset. The segmentation adaptation reads such a copy with
+``mmsimmm.LoadPairedDarkImage`` (``configs/simmm_refinenet_*_offline.py``).
+
 Resumable: existing outputs are skipped; outputs appear only when
 complete. The settings are stored in ``DST/.simmm_darken.json`` and a
 rerun with different settings is refused. Unreadable images are reported
@@ -31,6 +40,9 @@ Examples::
     python tools/darken_dataset.py data/cityscapes data/cityscapes_dark \\
         --checkpoint darkener.pth --include leftImg8bit \\
         --suffix _leftImg8bit.png --annotations link
+    # the official offline dark copy of the segmentation recipe
+    python tools/darken_dataset.py data/cityscapes data/cityscapes_dark \
+        --checkpoint darkener.pth --preset cityscapes-official
     # an ImageNet-style classification tree (meta/*.txt are copied)
     python tools/darken_dataset.py data/codan data/codan_dark \\
         --checkpoint darkener.pth --patch-ratio 16
@@ -63,6 +75,7 @@ from mmsimmm.apis.darken_files import (
     is_image,
     path_seed,
     read_rgb,
+    resize_rgb,
     sample_level,
     write_rgb,
 )
@@ -73,6 +86,20 @@ LABEL_FOLDERS = ('gtfine', 'gtcoarse', 'gt', 'ann_dir', 'annotations',
                  'labels', 'label', 'masks', 'mask', 'segmentationclass',
                  'segmentationclassaug', 'labeltrainids')
 FILE_ERRORS = (ImageReadError, OSError, RuntimeError, ValueError)
+#: Option defaults of ``--preset NAME``; explicit options override them.
+PRESETS = {
+    # the offline copy the official segmentation numbers were trained on
+    'cityscapes-official':
+    dict(
+        include=['leftImg8bit/train'],
+        suffix=['_leftImg8bit.png'],
+        annotations='skip',
+        resize=[512, 1024],
+        exposure_range=[0.0, 0.2],
+        noise='on',
+        noise_std=0.025,
+        patch_ratio=64),
+}
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -106,12 +133,30 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default='copy',
         help='what to do with every file that is not darkened (default '
         'copy; link = symbolic links to the source files)')
+    parser.add_argument(
+        '--resize',
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=('H', 'W'),
+        help='resize every darkened image to H x W (PIL LANCZOS) first; '
+        'the copy has this size (default: native size)')
     add_exposure_arguments(
         parser,
         patch_ratio=64,
         patch_ratio_note='64 is the official segmentation setting, use '
         '16 for classification')
     parser.add_argument('--device', default='cpu', help='torch device')
+    parser.add_argument(
+        '--preset',
+        choices=sorted(PRESETS),
+        help='defaults of a known recipe (explicit options override them):'
+        ' cityscapes-official = --include leftImg8bit/train --suffix '
+        '_leftImg8bit.png --annotations skip --resize 512 1024 '
+        '--exposure-range 0 0.2 --noise-std 0.025 --patch-ratio 64')
+    preset = parser.parse_known_args(argv)[0].preset
+    if preset is not None:
+        parser.set_defaults(**PRESETS[preset])
     return parser.parse_args(argv)
 
 
@@ -121,6 +166,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f'source dataset root not found: {args.src}')
     check_output_outside(args.src, args.dst, 'dst')
     check_exposure_arguments(args)
+    if args.resize is not None and min(args.resize) < 1:
+        raise ValueError(f'--resize needs a positive H W, got {args.resize}')
     for option in ('include', 'exclude'):
         folders = []
         for folder in getattr(args, option):
@@ -182,13 +229,16 @@ def file_sha256(path: str) -> str:
 def settings(args: argparse.Namespace) -> dict:
     """Everything that determines the darkened pixels."""
     untrained = args.checkpoint.lower() == 'none'
-    return dict(
+    current = dict(
         checkpoint_sha256='none (untrained)'
         if untrained else file_sha256(args.checkpoint),
         exposure_range=list(args.exposure_range),
         noise=None if args.noise_cfg is None else dict(
             std=args.noise_cfg.std, patch_ratio=args.noise_cfg.patch_ratio),
         seed=args.seed)
+    if args.resize is not None:  # absent: copies of earlier versions match
+        current['resize'] = list(args.resize)
+    return current
 
 
 def check_settings(args: argparse.Namespace) -> None:
@@ -213,6 +263,8 @@ def darken_file(rel: str, darkener: torch.nn.Module,
                 args: argparse.Namespace) -> float:
     """Darken one image into DST; returns its exposure level."""
     rgb = read_rgb(osp.join(args.src, rel))
+    if args.resize is not None:
+        rgb = resize_rgb(rgb, args.resize)
     generator = torch.Generator().manual_seed(path_seed(args.seed, rel))
     level = sample_level(args.exposure_range, generator)
     exposure = exposure_input(level, rgb.shape[:2], generator,

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 import torch
 from mmengine.logging import print_log
+from PIL import Image
 
 from mmsimmm.models.darkeners import (
     DarkeningModule,
@@ -204,6 +205,25 @@ def read_rgb(path: str) -> np.ndarray:
         raise ImageReadError('is not a readable image (empty, truncated or '
                              'of an unknown format)')
     return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def resize_rgb(rgb: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """Resize an RGB uint8 image to ``size`` (H, W) with PIL LANCZOS.
+
+    The resize of the official offline segmentation copy (512x1024).
+
+    Args:
+        rgb (np.ndarray): ``(H, W, 3)`` RGB uint8 image.
+        size (Sequence[int]): Output ``(H, W)``.
+
+    Returns:
+        np.ndarray: The resized ``(H, W, 3)`` RGB uint8 image.
+    """
+    height, width = (int(s) for s in size)
+    if tuple(rgb.shape[:2]) == (height, width):
+        return rgb
+    resized = Image.fromarray(rgb).resize((width, height), Image.LANCZOS)
+    return np.asarray(resized)
 
 
 @contextmanager

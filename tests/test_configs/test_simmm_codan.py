@@ -27,6 +27,7 @@ from mmsimmm.utils import allow_trusted_checkpoints
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIMMM_CONFIG = REPO_ROOT / 'configs' / 'simmm_resnet18_codan.py'
 PLAIN_CONFIG = REPO_ROOT / 'configs' / 'mmpretrain' / 'resnet18_1xb32_codan.py'
+SAME_CROP_CONFIG = REPO_ROOT / 'configs' / 'simmm_resnet18_codan_same-crop.py'
 # Images per class in the fixture; test_night holds 3 Chairs, so a model
 # that always says Chair scores 10 % by day and 3 / 12 = 25 % by night.
 FIXTURE_COUNTS = dict(train=2, val=1, test_day=1, test_night=1)
@@ -101,7 +102,7 @@ def trained(tmp_path_factory) -> Dict[str, object]:
             sys.executable, 'tools/train.py',
             str(SIMMM_CONFIG), '--work-dir',
             str(work_dir), '--cfg-options', *data_options(data_root),
-            'train_dataloader.dataset.pipeline.1.scale=32',
+            'train_dataloader.dataset.pipeline.1.transforms.0.scale=32',
             'train_cfg.stages.0.iters=1', 'train_cfg.stages.1.iters=1',
             f'load_from={day_ckpt}', 'default_hooks.logger.interval=1',
             'randomness.seed=0'
@@ -131,7 +132,8 @@ def test_config_follows_the_paper_recipe():
     init_default_scope('mmpretrain')
     built = MODELS.build(dict(model, data_preprocessor=cfg.data_preprocessor))
     assert built.task_model.data_preprocessor.to_rgb is True
-    assert built.data_preprocessor is built.task_model.data_preprocessor
+    assert (built.data_preprocessor.task_preprocessor is
+            built.task_model.data_preprocessor)
     assert model.darken_features == dict(modules=['backbone'])
     assert model.darken_normalize_features is False
     assert tuple(model.darken_exposure_range) == (0.0, 0.5)
@@ -143,9 +145,29 @@ def test_config_follows_the_paper_recipe():
     assert model.byol.projector.in_channels == 512
     assert model.byol.predictor.in_channels == 128
     assert model.view_augment.per_sample is False
+    # official BYOL: target used, then updated; fan_in projector init,
+    # PyTorch-default predictor
+    assert model.byol.target_update == 'after_use'
+    assert model.byol.projector.get('weight_init',
+                                    'kaiming_fan_in') == 'kaiming_fan_in'
+    assert model.byol.predictor.weight_init == 'pytorch'
     # the in-model jitter is the only colour jitter
     pipeline = [t.type for t in cfg.train_dataloader.dataset.pipeline]
     assert not any('ColorJitter' in name for name in pipeline)
+    # two independent crops of each image; D darkens the second one
+    assert model.second_view == 'darken'
+    assert pipeline == [
+        'LoadImageFromFile', 'mmsimmm.IndependentViews', 'mmsimmm.PackTwoViews'
+    ]
+    views = cfg.train_dataloader.dataset.pipeline[1].transforms
+    assert [t.type for t in views] == ['RandomResizedCrop', 'RandomFlip']
+    assert views[0].scale == 224 and views[0].crop_ratio_range == (0.5, 1.0)
+    # the documented alternative darkens the day crop itself
+    same = Config.fromfile(str(SAME_CROP_CONFIG))
+    assert [t.type for t in same.train_dataloader.dataset.pipeline] == [
+        'LoadImageFromFile', 'RandomResizedCrop', 'RandomFlip', 'PackInputs'
+    ]
+    assert same.model == cfg.model
 
     darken, adapt = cfg.train_cfg.stages
     assert cfg.train_dataloader.batch_size == 32
@@ -166,6 +188,36 @@ def test_config_follows_the_paper_recipe():
     ]
     assert cfg.default_hooks.checkpoint.by_epoch is False
     assert cfg.load_from.endswith('.pth')
+
+
+def test_train_batch_has_two_crops_and_darkens_the_second(tmp_path):
+    """A batch of the config's train dataset: two different crops of each
+    image; the adaptation stage's dark view is D(second crop)."""
+    data_root = make_codan_fixture(tmp_path / 'codan', size=64)
+    cfg = Config.fromfile(str(SIMMM_CONFIG))
+    cfg.train_dataloader.dataset.pipeline[1].transforms[0].scale = 32
+    init_default_scope('mmpretrain')
+    from mmengine.dataset import pseudo_collate
+    from mmpretrain.registry import DATASETS
+    dataset = DATASETS.build(
+        dict(cfg.train_dataloader.dataset, data_root=str(data_root)))
+    np.random.seed(0)
+    data = pseudo_collate([dataset[i] for i in range(4)])
+    for day, second in zip(data['inputs'], data['second_inputs']):
+        assert day.shape == second.shape == (3, 32, 32)
+        assert not torch.equal(day, second)
+    model_cfg = dict(cfg.model, data_preprocessor=cfg.data_preprocessor)
+    model_cfg['darkener'] = dict(type='mmsimmm.DarkeningModule',
+                                 num_features=8)
+    model = MODELS.build(model_cfg)
+    model.sampling_seed = 0
+    batch = model.data_preprocessor(data, True)
+    generator = model._generator(torch.device('cpu'))
+    dark = model.dark_view(batch['inputs'], batch['second_inputs'],
+                           generator)
+    generator = model._generator(torch.device('cpu'))
+    torch.testing.assert_close(
+        dark, model.darken_batch(batch['second_inputs'], generator))
 
 
 def test_train_runs_both_stages_from_the_day_checkpoint(trained):

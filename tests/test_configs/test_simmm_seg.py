@@ -28,6 +28,8 @@ SIMMM_DZ = REPO / 'configs/simmm_refinenet_darkzurich.py'
 SIMMM_ND = REPO / 'configs/simmm_refinenet_nighttimedriving.py'
 PLAIN_DZ = REPO / 'configs/mmseg/refinenet_r101_2xb2-100e_cityscapes-' \
     '384x768_dark-zurich-512x1024.py'
+OFFLINE_DZ = REPO / 'configs/simmm_refinenet_darkzurich_offline.py'
+OFFLINE_ND = REPO / 'configs/simmm_refinenet_nighttimedriving_offline.py'
 EPOCH = math.ceil(2975 / 4)  # Cityscapes train at batch 4
 MIOU = r'Iter\({mode}\) \[2/2\] .*mIoU: ([0-9.]+)'
 
@@ -228,7 +230,75 @@ def test_nighttimedriving_config_only_changes_the_night_set():
         assert loader.dataset == plain_nd.test_dataloader.dataset
 
 
-@pytest.mark.parametrize('path', [SIMMM_DZ, SIMMM_ND])
+def test_offline_configs_read_the_official_dark_copy():
+    """Offline mode: the fixed dark copy is read with each day image and
+    used as it is; day and dark share scale, crop and flip."""
+    online = Config.fromfile(str(SIMMM_DZ))
+    cfg = Config.fromfile(str(OFFLINE_DZ))
+    assert cfg.model.second_view == 'as_is'
+    assert dict(cfg.model, second_view='darken') == dict(
+        online.model, second_view='darken')
+    assert cfg.model.byol.target_update == 'before_use'
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    assert [t.type for t in pipeline] == [
+        'LoadImageFromFile', 'LoadAnnotations', 'Resize',
+        'mmsimmm.LoadPairedDarkImage', 'mmsimmm.SharedGeometry',
+        'mmsimmm.PairedGaussianBlur', 'mmsimmm.PairedCutOut',
+        'mmsimmm.PackTwoViews'
+    ]
+    resize, load, geometry = pipeline[2], pipeline[3], pipeline[4]
+    assert resize.scale == (1024, 512) and resize.interpolation == 'lanczos'
+    assert (load.day_root, load.dark_root) == ('data/cityscapes/',
+                                               'data/cityscapes_dark/')
+    assert [t.type for t in geometry.transforms] == [
+        'mmsimmm.RandomCanvasScale', 'RandomCrop', 'RandomFlip'
+    ]
+    assert geometry.transforms[0].ratio_range == (0.7, 1.3)
+    assert geometry.transforms[1].crop_size == (384, 768)
+    assert pipeline[5].radius_range == (0.1, 2.0)
+    assert pipeline[6].area_range == (0.02, 0.4)
+    # D was trained before the copy was written: adaptation only
+    assert cfg.train_cfg.stages == [dict(name='adapt', iters=100 * EPOCH)]
+    nd = Config.fromfile(str(OFFLINE_ND))
+    plain_nd = Config.fromfile(str(SIMMM_ND))
+    assert nd.model == cfg.model
+    assert nd.train_dataloader == cfg.train_dataloader
+    assert nd.val_dataloader == plain_nd.val_dataloader
+
+
+def test_offline_train_tool_adapts_on_the_written_dark_copy(data):
+    """tools/darken_dataset.py --preset cityscapes-official writes the copy
+    that the offline config reads in a 1-iteration tools/train.py run."""
+    dark_root = data['root'] / 'cityscapes_dark'
+    darken_dataset = _load_module(REPO / 'tools/darken_dataset.py')
+    assert darken_dataset.main([
+        str(data['cityscapes']),
+        str(dark_root), '--checkpoint', 'none', '--preset',
+        'cityscapes-official', '--resize', '64', '128'
+    ]) == 0
+    config = data['root'] / 'tiny_offline.py'
+    config.write_text(
+        SHRINK.format(base=str(OFFLINE_DZ), model=SIMMM_MODEL) +
+        "train_cfg = dict(stages=[dict(name='adapt', iters=1)])\n")
+    options = tool_args(data)
+    options += [
+        f'train_dataloader.dataset.pipeline.3.day_root={data["cityscapes"]}',
+        f'train_dataloader.dataset.pipeline.3.dark_root={dark_root}',
+        'train_dataloader.dataset.pipeline.4.transforms.1.crop_size=(32,64)',
+    ]
+    work_dir = data['root'] / 'offline_work'
+    proc = run(['tools/train.py', str(config), '--work-dir',
+                str(work_dir), *options], timeout=240)
+    log = proc.output
+    assert "SimMinMax stage 'adapt' from iteration 0" in log
+    assert 'darken.loss' not in log
+    for key in ('task.day.decode.loss_ce', 'task.dark.decode.loss_ce',
+                'byol.loss'):
+        assert key in log, key
+    assert (work_dir / 'iter_1.pth').is_file()
+
+
+@pytest.mark.parametrize('path', [SIMMM_DZ, SIMMM_ND, OFFLINE_DZ])
 def test_configs_build_the_full_model(path):
     cfg = Config.fromfile(str(path))
     init_default_scope('mmseg')

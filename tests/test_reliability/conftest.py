@@ -51,7 +51,32 @@ def tiny_images(tmp_path_factory: pytest.TempPathFactory) -> str:
     return write_images(str(tmp_path_factory.mktemp('tiny_images')))
 
 
-def byol_cfg(kind: Optional[str]) -> Optional[dict]:
+# Two independent random crops + flips of each image (the CODaN recipe).
+TWO_VIEW_PIPELINE = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='mmsimmm.IndependentViews',
+        transforms=[
+            dict(type='RandomResizedCrop', scale=32,
+                 crop_ratio_range=(0.5, 1.0)),
+            dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+        ]),
+    dict(type='mmsimmm.PackTwoViews', pack=dict(type='PackInputs')),
+]
+
+
+def paired_pipeline(day_root: str, dark_root: str) -> List[dict]:
+    """Day image + its copy under ``dark_root`` as the second view."""
+    return [
+        dict(type='LoadImageFromFile'),
+        dict(type='mmsimmm.LoadPairedDarkImage', day_root=day_root,
+             dark_root=dark_root),
+        dict(type='mmsimmm.PackTwoViews', pack=dict(type='PackInputs')),
+    ]
+
+
+def byol_cfg(kind: Optional[str],
+             target_update: Optional[str] = None) -> Optional[dict]:
     if kind is None:
         return None
     if kind == 'mlp':
@@ -62,8 +87,11 @@ def byol_cfg(kind: Optional[str]) -> Optional[dict]:
     else:  # BN-free heads (see rel_hooks.LinearHeadsNoBN)
         projector = dict(type='LinearHeadsNoBN', in_channels=64)
         predictor = dict(type='LinearHeadsNoBN', in_channels=16)
-    return dict(features=dict(modules=['neck']), projector=projector,
+    byol = dict(features=dict(modules=['neck']), projector=projector,
                 predictor=predictor, loss_weight=0.05, momentum=0.01)
+    if target_update is not None:
+        byol['target_update'] = target_update
+    return byol
 
 
 def simmm_cfg(work_dir: str,
@@ -79,8 +107,14 @@ def simmm_cfg(work_dir: str,
               custom_hooks: Sequence[dict] = (),
               extra_imports: Sequence[str] = (),
               with_test: bool = False,
+              pipeline: Optional[List[dict]] = None,
+              target_update: Optional[str] = None,
               **model_kwargs) -> Config:
-    """A complete SimMinMax config over ``data_root`` (CustomDataset)."""
+    """A complete SimMinMax config over ``data_root`` (CustomDataset).
+
+    ``pipeline``: the train pipeline (default: load + pack, one view);
+    ``target_update``: the BYOL setting (default: SimMinMax's).
+    """
     task_model = dict(
         type='ImageClassifier',
         _scope_='mmpretrain',
@@ -109,11 +143,11 @@ def simmm_cfg(work_dir: str,
         type='mmsimmm.SimMinMax',
         task_model=task_model,
         darkener=dict(type='mmsimmm.DarkeningModule', num_features=8),
-        byol=byol_cfg(byol),
+        byol=byol_cfg(byol, target_update),
         **model_kwargs)
-    pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+    test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
     dataset = dict(type='CustomDataset', data_root=data_root,
-                   pipeline=pipeline)
+                   pipeline=pipeline or test_pipeline)
     names = ('darken', 'adapt')
     cfg = dict(
         work_dir=work_dir,
@@ -159,7 +193,7 @@ def simmm_cfg(work_dir: str,
             test_dataloader=dict(
                 batch_size=2,
                 num_workers=0,
-                dataset=dataset,
+                dataset=dict(dataset, pipeline=test_pipeline),
                 sampler=dict(type='DefaultSampler', shuffle=False)),
             test_evaluator=dict(type='Accuracy', topk=(1, )),
             test_cfg=dict())

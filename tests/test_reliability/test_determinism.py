@@ -8,7 +8,13 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from .conftest import simmm_cfg
+from .conftest import TWO_VIEW_PIPELINE, simmm_cfg
+
+# the default one-view path, and two random crops per image with a BYOL
+# target used before its update
+VARIANTS = dict(
+    one_view=dict(),
+    two_views=dict(pipeline=TWO_VIEW_PIPELINE, target_update='after_use'))
 
 
 @pytest.fixture
@@ -29,9 +35,9 @@ def logged_losses(work_dir: str) -> list:
             for record in records if 'loss' in record]
 
 
-def train(work_dir, data_root, seed):
+def train(work_dir, data_root, seed, **variant):
     cfg = simmm_cfg(str(work_dir), data_root, stages=(2, 2), seed=seed,
-                    deterministic=True, checkpoint_interval=4)
+                    deterministic=True, checkpoint_interval=4, **variant)
     # a unique name: runners built in the same second would otherwise
     # share MMEngine's visualizer (and write to the first one's folder)
     cfg['experiment_name'] = f'determinism_{osp.basename(work_dir)}'
@@ -40,10 +46,15 @@ def train(work_dir, data_root, seed):
     return logged_losses(str(work_dir)), runner.model.state_dict()
 
 
-def test_same_seed_same_losses(tiny_images, tmp_path, restore_determinism):
-    first, first_state = train(tmp_path / 'a', tiny_images, seed=0)
+@pytest.mark.parametrize('variant', list(VARIANTS))
+def test_same_seed_same_losses(tiny_images, tmp_path, restore_determinism,
+                               variant):
+    variant = VARIANTS[variant]
+    first, first_state = train(tmp_path / 'a', tiny_images, seed=0,
+                               **variant)
     assert torch.are_deterministic_algorithms_enabled()
-    second, second_state = train(tmp_path / 'b', tiny_images, seed=0)
+    second, second_state = train(tmp_path / 'b', tiny_images, seed=0,
+                                 **variant)
     assert len(first) == 4
     assert {'darken.loss_similarity', 'task.dark.loss',
             'byol.loss'} <= set(first[-1]) | set(first[0])
@@ -51,5 +62,5 @@ def test_same_seed_same_losses(tiny_images, tmp_path, restore_determinism):
     for key, value in first_state.items():
         assert torch.equal(value, second_state[key]), key
     # and the seed matters (the comparison above can fail)
-    other, _ = train(tmp_path / 'c', tiny_images, seed=1)
+    other, _ = train(tmp_path / 'c', tiny_images, seed=1, **variant)
     assert other != first

@@ -9,9 +9,11 @@ differ from those of the doubled batch. All losses are batch means, so 2
 ranks x 2 images must match 1 process x 4 images up to float rounding.
 """
 import importlib
+import os
 import os.path as osp
 import re
 
+import cv2
 import pytest
 import torch
 from mmengine.runner import Runner
@@ -28,6 +30,7 @@ from .conftest import (
     free_port,
     load,
     max_abs_diff,
+    paired_pipeline,
     run_tool,
     simmm_cfg,
 )
@@ -42,7 +45,18 @@ for module in RELIABILITY_MODULES:  # custom_imports acts in files only
 DDP_TOLERANCE = 1e-6
 
 
-def equivalence_cfg(work_dir, data_root, batch_size):
+def write_dark_copy(data_root: str, dark_root: str) -> str:
+    """A fixed, darker copy of every image (the second view)."""
+    for folder, _, files in os.walk(data_root):
+        for name in files:
+            path = osp.join(folder, name)
+            out = osp.join(dark_root, osp.relpath(path, data_root))
+            os.makedirs(osp.dirname(out), exist_ok=True)
+            assert cv2.imwrite(out, cv2.imread(path) // 3)
+    return dark_root
+
+
+def equivalence_cfg(work_dir, data_root, batch_size, **variant):
     """Also runs the reliability hooks under DDP (their collectives and
     rank-0-only writes)."""
     cfg = simmm_cfg(
@@ -58,19 +72,29 @@ def equivalence_cfg(work_dir, data_root, batch_size):
             dict(type='mmsimmm.CheckpointMatchHook')
         ],
         extra_imports=[HOOKS_IMPORT, *RELIABILITY_MODULES],
-        with_test=True)
+        with_test=True,
+        **variant)
     cfg.default_hooks.checkpoint.type = 'mmsimmm.AtomicCheckpointHook'
     return cfg
 
 
 @pytest.mark.skipif(
     torch.cuda.is_available(), reason='tests the CPU (gloo) path only')
+@pytest.mark.parametrize('two_views', [False, True])
 def test_two_processes_match_one_process_with_doubled_batch(
-        tiny_images, tmp_path):
+        tiny_images, tmp_path, two_views):
+    """``two_views``: a fixed second view per image (read from a copy
+    folder), darkened by D, and a BYOL target used before its update."""
     allow_trusted_checkpoints()
+    variant = {}
+    if two_views:
+        dark_root = write_dark_copy(tiny_images, str(tmp_path / 'dark'))
+        variant = dict(
+            pipeline=paired_pipeline(tiny_images, dark_root),
+            target_update='after_use')
     # 2 processes x batch 2, through tools/dist_train.sh
     ddp_dir = tmp_path / 'ddp'
-    config = dump_cfg(equivalence_cfg(ddp_dir, tiny_images, 2),
+    config = dump_cfg(equivalence_cfg(ddp_dir, tiny_images, 2, **variant),
                       str(tmp_path / 'ddp_cfg.py'))
     proc = run_tool(['tools/dist_train.sh', config, '2'],
                     program='bash',
@@ -84,7 +108,8 @@ def test_two_processes_match_one_process_with_doubled_batch(
     # 1 process x batch 4, in-process (SyncBN reverts to BN when not
     # distributed)
     single_dir = tmp_path / 'single'
-    runner = Runner.from_cfg(equivalence_cfg(single_dir, tiny_images, 4))
+    runner = Runner.from_cfg(
+        equivalence_cfg(single_dir, tiny_images, 4, **variant))
     assert not any(
         isinstance(m, torch.nn.SyncBatchNorm) for m in runner.model.modules())
     runner.train()
@@ -108,6 +133,8 @@ def test_two_processes_match_one_process_with_doubled_batch(
                            after_darken['backbone.conv1.weight'])
     assert torch.equal(single['darkener.conv0.depthwise.weight'],
                        after_darken['darkener.conv0.depthwise.weight'])
+    if two_views:
+        return
 
     # tools/dist_test.sh gives the accuracy tools/test.py gives
     ckpt = str(ddp_dir / 'iter_4.pth')

@@ -23,6 +23,7 @@ from mmsimmm.utils import allow_trusted_checkpoints
 from .conftest import (
     HOOKS_IMPORT,
     REPO_ROOT,
+    TWO_VIEW_PIPELINE,
     dump_cfg,
     load,
     max_abs_diff,
@@ -36,12 +37,13 @@ STAGES = (2, 2)
 RESUME_TOLERANCE = 1e-6
 
 
-def resume_cfg(folder, data_root, stages=STAGES):
+def resume_cfg(folder, data_root, stages=STAGES, **variant):
     return simmm_cfg(
         str(folder / 'unused'), data_root,
         stages=stages,
         custom_hooks=[dict(type='StallAfterCheckpointHook')],
-        extra_imports=[HOOKS_IMPORT])
+        extra_imports=[HOOKS_IMPORT],
+        **variant)
 
 
 def wait_for(path: str, proc: subprocess.Popen, log: str,
@@ -56,15 +58,11 @@ def wait_for(path: str, proc: subprocess.Popen, log: str,
         time.sleep(0.2)
 
 
-@pytest.fixture(scope='module')
-def killed_runs(tiny_images, tmp_path_factory):
+def kill_runs(config: str, folder, kill_points: dict) -> dict:
     """{name: work_dir} of runs SIGKILLed after a given checkpoint."""
-    folder = tmp_path_factory.mktemp('resume')
-    config = dump_cfg(resume_cfg(folder, tiny_images),
-                      str(folder / 'config.py'))
     procs, work_dirs = {}, {}
     try:
-        for name, stop in KILL_POINTS.items():
+        for name, stop in kill_points.items():
             work_dir = str(folder / name)
             os.makedirs(work_dir)
             log = osp.join(work_dir, 'stdout.txt')
@@ -77,7 +75,7 @@ def killed_runs(tiny_images, tmp_path_factory):
                     stdout=out,
                     stderr=subprocess.STDOUT)
             work_dirs[name] = work_dir
-        for name, stop in KILL_POINTS.items():
+        for name, stop in kill_points.items():
             work_dir = work_dirs[name]
             wait_for(osp.join(work_dir, 'stalled'), procs[name],
                      osp.join(work_dir, 'stdout.txt'))
@@ -90,7 +88,16 @@ def killed_runs(tiny_images, tmp_path_factory):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    return config, work_dirs
+    return work_dirs
+
+
+@pytest.fixture(scope='module')
+def killed_runs(tiny_images, tmp_path_factory):
+    """The config and {name: work_dir} of the killed runs."""
+    folder = tmp_path_factory.mktemp('resume')
+    config = dump_cfg(resume_cfg(folder, tiny_images),
+                      str(folder / 'config.py'))
+    return config, kill_runs(config, folder, KILL_POINTS)
 
 
 def assert_same(actual, expected, path='') -> float:
@@ -183,3 +190,25 @@ def test_fresh_run_ignores_a_schedule_left_in_a_shared_message_hub(
         assert runner.message_hub.get_info(
             'simminmax_schedule') == ['darken x 1, adapt x 1',
                                       'darken x 2'][index]
+
+
+def test_two_view_run_resumes_exactly(tiny_images, tmp_path):
+    """Two random crops per image and a target used before its update: a
+    run killed mid-adapt resumes to the uninterrupted result."""
+    from tools.train import main as train_main
+    allow_trusted_checkpoints()
+    config = dump_cfg(
+        resume_cfg(tmp_path, tiny_images, pipeline=TWO_VIEW_PIPELINE,
+                   target_update='after_use'),
+        str(tmp_path / 'config.py'))
+    work_dir = kill_runs(config, tmp_path, dict(mid_adapt=3))['mid_adapt']
+    reference = str(tmp_path / 'uninterrupted')
+    train_main([config, '--work-dir', reference])
+    train_main([config, '--work-dir', work_dir, '--resume'])
+    expected = load(osp.join(reference, 'iter_4.pth'))
+    resumed = load(osp.join(work_dir, 'iter_4.pth'))
+    diffs = {
+        part: assert_same(resumed[part], expected[part], part)
+        for part in ('state_dict', 'optimizer', 'param_schedulers')
+    }
+    assert max(diffs.values()) <= RESUME_TOLERANCE, diffs

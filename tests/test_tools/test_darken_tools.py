@@ -329,3 +329,49 @@ def test_darken_dataset_classification_tree_copy(tmp_path, checkpoint,
                                                                      WIDTH, 3)
     settings = json.loads((dst / '.simmm_darken.json').read_text())
     assert settings['noise'] == dict(std=0.025, patch_ratio=16)
+
+
+def test_darken_dataset_cityscapes_official_preset(cityscapes, tmp_path,
+                                                   checkpoint):
+    """The offline copy of the official segmentation recipe: train images
+    only, resized (LANCZOS) before darkening, 64-pixel noise cells."""
+    from mmsimmm.apis import load_darkener
+    from mmsimmm.apis.darken_files import (
+        ExposureNoise,
+        darken_rgb,
+        resize_rgb,
+        sample_level,
+    )
+    base = [str(cityscapes), str(tmp_path / 'dark'), '--checkpoint',
+            checkpoint, '--preset', 'cityscapes-official']
+    args = darken_dataset.parse_args(base)
+    assert args.resize == [512, 1024]
+    assert (args.include, args.suffix) == (['leftImg8bit/train'],
+                                           ['_leftImg8bit.png'])
+    assert args.annotations == 'skip'
+    assert tuple(args.exposure_range) == (0.0, 0.2)
+    assert (args.noise, args.noise_std, args.patch_ratio) == ('on', 0.025,
+                                                              64)
+    # explicit options override the preset (a small size for the test)
+    assert darken_dataset.parse_args(base + ['--patch-ratio', '8'
+                                             ]).patch_ratio == 8
+    assert darken_dataset.main(base + ['--resize', '12', '20']) == 0
+    dst = tmp_path / 'dark'
+    written = sorted(
+        p.relative_to(dst).as_posix() for p in dst.rglob('*') if p.is_file())
+    train = [
+        f'leftImg8bit/train/aachen/aachen_00000{i}_000019_leftImg8bit.png'
+        for i in range(2)
+    ]
+    assert written == ['.simmm_darken.json'] + train
+    darkener = load_darkener(checkpoint)
+    for rel in train:
+        day = resize_rgb(read_rgb(str(cityscapes / rel)), (12, 20))
+        generator = torch.Generator().manual_seed(path_seed(0, rel))
+        level = sample_level((0.0, 0.2), generator)
+        exposure = exposure_input(level, (12, 20), generator,
+                                  ExposureNoise(0.025, 64))
+        np.testing.assert_array_equal(
+            read_rgb(str(dst / rel)), darken_rgb(darkener, day, exposure))
+    settings = json.loads((dst / '.simmm_darken.json').read_text())
+    assert settings['resize'] == [12, 20]

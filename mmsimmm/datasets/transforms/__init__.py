@@ -8,13 +8,22 @@ from .low_light import (
     sample_low_light_params,
 )
 from .paired_video import DecodePairedDarkClip
+from .paired_views import (
+    LoadPairedDarkImage,
+    PairedCutOut,
+    PairedGaussianBlur,
+    RandomCanvasScale,
+    SharedGeometry,
+)
 from .safe_loading import LoadImageFromFileSafe
 from .two_views import IndependentViews, PackTwoViews
 from .video_augment import RandomHLS, RandomScale
 
 __all__ = [
     'DecodePairedDarkClip', 'IndependentViews', 'LoadImageFromFileSafe',
-    'PackTwoViews', 'RandomHLS', 'RandomScale',
+    'LoadPairedDarkImage', 'PackTwoViews', 'PairedCutOut',
+    'PairedGaussianBlur', 'RandomCanvasScale', 'RandomHLS', 'RandomScale',
+    'SharedGeometry',
     'LowLightDegradation', 'LowLightParams', 'LowLightRanges',
     'degrade_frames', 'degrade_low_light', 'sample_low_light_params'
 ]
