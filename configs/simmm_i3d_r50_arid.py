@@ -20,7 +20,9 @@
 #   over 3 GPUs), so the stage runs 15,000 / 48 = 312 iterations with the
 #   milestones [1000, 3000] / 5000 of the stage, i.e. [62, 187].
 # * adapt stage: CE on day and darkened clips + 0.05 x (BYOL day->dark +
-#   dark->day), projector 2048->64->64, predictor 64->64->64, EMA m = 0.99;
+#   dark->day), projector 2048->64->64 (Kaiming fan_in), predictor
+#   64->64->64 (PyTorch default init), EMA m = 0.99 with the target used,
+#   then updated (target_update='after_use');
 #   one exposure level per clip from U(0, 0.2) with pixel+patch noise
 #   (r = 16, sigma 0.025), the same map on every frame (officially one
 #   level and map per VIDEO, fixed in the offline copy); SGD nesterov lr
@@ -73,9 +75,11 @@ model = dict(
             type='mmsimmm.BYOLMLP',
             in_channels=64,
             hidden_channels=64,
-            out_channels=64),
+            out_channels=64,
+            weight_init='pytorch'),
         loss_weight=0.05,
-        momentum=0.01))
+        momentum=0.01,
+        target_update='after_use'))
 
 optim_wrapper = dict(
     _delete_=True,

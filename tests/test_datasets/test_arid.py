@@ -581,6 +581,11 @@ def test_paper_configs_state_the_two_view_recipe():
     cfg = Config.fromfile(SIMMM_CONFIG)
     assert cfg.model.second_view == 'darken'
     assert cfg.model.darken_exposure_per_frame is True
+    # BYOL as the official action code: target used, then updated; a
+    # Kaiming fan_in projector (the BYOLMLP default), a PyTorch predictor
+    assert cfg.model.byol.target_update == 'after_use'
+    assert 'weight_init' not in cfg.model.byol.projector
+    assert cfg.model.byol.predictor.weight_init == 'pytorch'
     pipeline = cfg.train_dataloader.dataset.pipeline
     assert [t.type for t in pipeline].count('SampleFrames') == 1
     views = pipeline[3]
