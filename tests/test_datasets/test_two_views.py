@@ -114,3 +114,30 @@ def test_two_view_pipeline_to_simminmax_dark_view():
     generator = model._generator(torch.device('cpu'))
     torch.testing.assert_close(
         dark, model.darken_batch(batch['second_inputs'], generator))
+
+
+def test_independent_views_on_video_frames():
+    """``imgs`` (a list of frames): each view gets its own crop of the same
+    frames, the source frames are not modified."""
+    init_default_scope('mmaction')
+    frames = [coded_image() + i for i in range(3)]
+    views = TRANSFORMS.build(
+        dict(type='mmsimmm.IndependentViews', img_key='imgs',
+             view_key='second_imgs',
+             transforms=[dict(type='RandomResizedCrop'),
+                         dict(type='Resize', scale=(16, 16),
+                              keep_ratio=False),
+                         dict(type='Flip', flip_ratio=0.5)]))
+    originals = [f.copy() for f in frames]
+    seed_all(4)
+    out = views(dict(imgs=frames, img_shape=(64, 64), original_shape=(64,
+                                                                      64),
+                     modality='RGB', video_reader=object()))
+    assert len(out['imgs']) == len(out['second_imgs']) == 3
+    assert out['imgs'][0].shape == out['second_imgs'][0].shape == (16, 16, 3)
+    assert not np.array_equal(out['imgs'][0], out['second_imgs'][0])
+    # the frames of one view share their crop: frame i = frame 0 + i
+    np.testing.assert_array_equal(
+        out['second_imgs'][2].astype(int) - out['second_imgs'][0], 2)
+    for frame, original in zip(frames, originals):
+        np.testing.assert_array_equal(frame, original)

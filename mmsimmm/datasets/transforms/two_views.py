@@ -15,6 +15,18 @@ from mmengine.dataset import Compose
 from mmsimmm.registry import TRANSFORMS
 
 
+def _copy_results(results: dict) -> dict:
+    """Deep-copy every value that can be copied (images, frames, labels);
+    values that cannot (e.g. an open video reader) are shared."""
+    copied = {}
+    for key, value in results.items():
+        try:
+            copied[key] = copy.deepcopy(value)
+        except (TypeError, copy.Error, RuntimeError):
+            copied[key] = value
+    return copied
+
+
 @TRANSFORMS.register_module()
 class IndependentViews(BaseTransform):
     """Run ``transforms`` twice, with independent random draws.
@@ -22,7 +34,9 @@ class IndependentViews(BaseTransform):
     The first run works on the results themselves and continues down the
     pipeline; the second on a deep copy, whose ``img_key`` value is stored
     in the first results under ``view_key`` (everything else the second run
-    wrote is dropped). Both runs start from the same decoded image (or the
+    wrote is dropped). Everything that shapes the image must be inside
+    ``transforms`` (for video also ``FormatShape``): later transforms see
+    the first view only. Both runs start from the same decoded image (or the
     same decoded frames of a clip), so the views differ only by the random
     draws of ``transforms`` (crop, flip, ...), as the official
     classification and action pipelines build their two views.
@@ -58,7 +72,7 @@ class IndependentViews(BaseTransform):
         if self.view_key in results:
             raise KeyError(f'IndependentViews: the results already hold a '
                            f'second view under {self.view_key!r}')
-        copied = copy.deepcopy(results)
+        copied = _copy_results(results)
         first = self.transforms(results)  # the day view draws first
         second = self.transforms(copied)
         if first is None or second is None:
