@@ -1,31 +1,43 @@
 # Similarity Min-Max for action recognition: I3D ResNet-50 trained on
 # normal-light NormalLight clips, adapted zero-shot to ARID dark videos
 # (paper: 51.52 top-1 on ARID split-1 test; I3D baseline 47.02).
+# Recipe: the official ZSDA action recipe (method.md 3, 4, 5.4;
+# official-recipe-facts.md 3), darkening ON THE FLY; for the official
+# OFFLINE dark copy see simmm_i3d_r50_arid_offline-dark.py.
 #
-# Recipe (docs method.md 3 and 5.4), darkening ON THE FLY (the official code
-# writes darkened videos to disk first; tools/darken_video.py still offers
-# that workflow):
+# * two views: the day and the dark clip share their frame indices (one
+#   SampleFrames draw, the same decoded frames) but get INDEPENDENT
+#   augmentation draws (mmsimmm.IndependentViews: RandomScale with
+#   make_square, aspect and scale, RandomCrop, flip and RandomHLS are each
+#   drawn separately); D darkens the second clip (second_view='darken').
 # * darken stage: the frozen day I3D gives the pooled 2048-d clip vector
 #   (backbone map, global-average-pooled by the similarity loss) of day and
 #   darkened clips; inputs clamped to [0, 0.8], not normalised; exposure
-#   U(0, 0.5), ONE level per clip (the official darkening stage drew one
-#   level per frame; one per clip keeps the clip temporally consistent, the
-#   same as in the adaptation stage); down-scale weight 1; Adam 1e-4,
+#   U(0, 0.5), one level per FRAME as the official darkening stage
+#   (darken_exposure_per_frame=True); down-scale weight 1; Adam 1e-4,
 #   wd 1e-4, clip 0.1. Officially 5000 iterations x 3 clips = 15,000
 #   clips; our stages share the adaptation dataloader (48 clips per step
 #   over 3 GPUs), so the stage runs 15,000 / 48 = 312 iterations with the
 #   milestones [1000, 3000] / 5000 of the stage, i.e. [62, 187].
 # * adapt stage: CE on day and darkened clips + 0.05 x (BYOL day->dark +
-#   dark->day), projector 2048->64->64, predictor 64->64->64, EMA m = 0.99;
+#   dark->day), projector 2048->64->64 (Kaiming fan_in), predictor
+#   64->64->64 (PyTorch default init), EMA m = 0.99 with the target used,
+#   then updated (target_update='after_use');
 #   one exposure level per clip from U(0, 0.2) with pixel+patch noise
-#   (r = 16, sigma 0.025), the same map on every frame; SGD nesterov lr 1e-3
-#   with half lr for the first 100 iterations and x0.1 at iteration 416;
-#   10 epochs over 2,625 clips at batch 48 = 547 iterations.
+#   (r = 16, sigma 0.025), the same map on every frame (officially one
+#   level and map per VIDEO, fixed in the offline copy); SGD nesterov lr
+#   1e-3 with half lr for the first 100 iterations and x0.1 at iteration
+#   416; 10 epochs over 2,625 clips at batch 48 = 547 iterations.
+# * checkpoints: the official test loads the LAST checkpoint: report
+#   `iter_859.pth` (312 + 547; `last_checkpoint` in the work dir names it).
+#   `best_acc_top1_iter_N.pth` is kept in addition; it is selected on the
+#   ARID test list itself, so it is optimistic.
 # Start from the daytime I3D: set `load_from` to a converted official day
 # checkpoint (tools/model_converters/zsda_i3d_to_mmaction.py) or to a
 # checkpoint of configs/mmaction/i3d_k400-pretrained-r50_3xb16-16x2x1-10e_normallight-arid.py.
 # Test with the plain test configs, e.g.
-#   python tools/test.py configs/mmaction/i3d_r50_16x2x1-20rounds_arid-split1-test.py CKPT
+#   python tools/test.py configs/mmaction/i3d_r50_16x2x1-20rounds_arid-split1-test.py \
+#       work_dirs/simmm_i3d_r50_arid/iter_859.pth
 _base_ = [
     'mmaction/i3d_k400-pretrained-r50_3xb16-16x2x1-10e_normallight-arid.py',
     '_base_/simmm_default.py',
@@ -48,6 +60,8 @@ model = dict(
     darken_max_value=0.8,
     darken_normalize_features=False,
     darken_exposure_range=_base_.simmm_darken_exposure_range,
+    darken_exposure_per_frame=True,
+    second_view='darken',
     adapt_exposure_range=_base_.simmm_adapt_exposure_range,
     exposure_noise=dict(_base_.simmm_exposure_noise, patch_ratio=16),
     byol=dict(
@@ -61,9 +75,11 @@ model = dict(
             type='mmsimmm.BYOLMLP',
             in_channels=64,
             hidden_channels=64,
-            out_channels=64),
+            out_channels=64,
+            weight_init='pytorch'),
         loss_weight=0.05,
-        momentum=0.01))
+        momentum=0.01,
+        target_update='after_use'))
 
 optim_wrapper = dict(
     _delete_=True,
@@ -95,13 +111,34 @@ train_cfg = dict(
     val_interval=55)  # about once per epoch of the adaptation stage
 
 default_hooks = dict(
+    # the last checkpoint (the official test's choice) is always kept
     checkpoint=dict(
         type='mmsimmm.AtomicCheckpointHook',
         by_epoch=False,
         interval=55,
         max_keep_ckpts=3,
+        save_last=True,
         save_best='acc/top1',
         rule='greater'))
 log_processor = dict(by_epoch=False)
-# BYOL's BatchNorm1d heads need at least 2 samples in every training batch.
-train_dataloader = dict(drop_last=True)
+
+# Day and dark clip: one frame draw, independent augmentation draws.
+two_view_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=16, frame_interval=2, num_clips=1),
+    dict(type='DecordDecode'),
+    dict(
+        type='mmsimmm.IndependentViews',
+        transforms=_base_.train_view_transforms,
+        img_key='imgs',
+        view_key='second_imgs'),
+    dict(
+        type='mmsimmm.PackTwoViews',
+        pack=dict(type='mmaction.PackActionInputs'),
+        img_key='imgs',
+        view_key='second_imgs')
+]
+train_dataloader = dict(
+    # BYOL's BatchNorm1d heads need at least 2 samples in every batch.
+    drop_last=True,
+    dataset=dict(pipeline=two_view_pipeline))

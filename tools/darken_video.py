@@ -12,6 +12,14 @@ This is the offline darkening of the official action-recognition code
   [0, 1], quantised to 8 bit and re-encoded with the same name, frame rate,
   size and frame count: XVID for ``.avi``, mp4v for ``.mp4``.
 
+``--preset official`` selects every setting of the official script
+(docs official-recipe-facts.md 3): E ~ U(0, 0.2) and one pixel + patch
+noise map (sigma 0.025, cells of 16 px on a ``floor`` grid,
+``--patch-grid floor``) per video at native resolution, 8-bit frames
+re-encoded with XVID / mp4v. Options given explicitly override the preset.
+Without a preset the patch grid is ``ceil``, as SimMinMax's on-the-fly
+exposure noise.
+
 The random draws of a video depend only on ``--seed`` and its relative
 path, so a resumed run gives the same result. Outputs are written to a
 hidden temporary file (``.tmp-<name>``) and renamed when complete; existing
@@ -22,11 +30,13 @@ code is then 1.
 Example::
 
     python tools/darken_video.py data/NormalLight/raw/data \\
-        data/NormalLight/raw/data_darken --checkpoint work_dirs/d/iter_5000.pth
+        data/NormalLight/raw/data_darken --preset official \\
+        --checkpoint work_dirs/d/iter_5000.pth
 """
 import argparse
 import os
 import os.path as osp
+from dataclasses import replace
 from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence
 
 import cv2
@@ -48,8 +58,18 @@ from mmsimmm.apis.darken_files import (
     path_seed,
     sample_level,
 )
+from mmsimmm.models.darkeners.exposure import PATCH_GRIDS
 
 FOURCC = {'.avi': 'XVID', '.mp4': 'mp4v'}
+#: Option defaults of each ``--preset`` (argparse destinations).
+PRESETS = {
+    'official':
+    dict(
+        exposure_range=(0.0, 0.2),
+        noise_std=0.025,
+        patch_ratio=16,
+        patch_grid='floor'),
+}
 
 
 class VideoError(RuntimeError):
@@ -63,6 +83,9 @@ class VideoResult(NamedTuple):
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    preset_parser = argparse.ArgumentParser(add_help=False)
+    preset_parser.add_argument('--preset', choices=sorted(PRESETS))
+    preset = preset_parser.parse_known_args(argv)[0].preset
     parser = argparse.ArgumentParser(
         description='Darken every .avi/.mp4 video below SRC with a trained '
         'darkening module and write copies with the same relative paths '
@@ -72,12 +95,26 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('dst', help='output folder (must not lie in src)')
     add_darkener_checkpoint_argument(parser)
     add_exposure_arguments(parser, unit='video', noise_switch=False)
+    parser.add_argument(
+        '--patch-grid',
+        choices=PATCH_GRIDS,
+        default='ceil',
+        help='rounding of the patch-noise grid (H/ratio, W/ratio): ceil '
+        '(default, as SimMinMax on the fly) or floor (the official script)')
+    parser.add_argument(
+        '--preset',
+        choices=sorted(PRESETS),
+        help='official: the settings of the official darken_video.py '
+        '(exposure range 0 0.2, noise std 0.025, 16-px cells, floor grid); '
+        'options given explicitly override it')
     parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument(
         '--batch-frames',
         type=int,
         default=16,
         help='frames darkened per forward pass')
+    if preset is not None:
+        parser.set_defaults(**PRESETS[preset])
     return parser.parse_args(argv)
 
 
@@ -87,6 +124,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f'source folder not found: {args.src}')
     check_output_outside(args.src, args.dst, 'dst')
     check_exposure_arguments(args)
+    args.noise_cfg = replace(args.noise_cfg, grid=args.patch_grid)
     if args.batch_frames < 1:
         raise ValueError(f'--batch-frames must be >= 1, got '
                          f'{args.batch_frames}')

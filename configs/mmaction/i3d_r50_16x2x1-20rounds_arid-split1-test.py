@@ -1,13 +1,15 @@
-# The official ZSDA/ARID test protocol (`action-recognition/test.py`) on
-# ARID split-1 test: 20 rounds over the test list, each drawing ONE random
+# Recipe: the official ZSDA/ARID test protocol (`action-recognition/test.py`)
+# on ARID split-1 test: 20 rounds over the test list, each drawing ONE random
 # 16x2 clip per video (SampleFrames with test_mode=False = random start),
 # resize to 256x256, centre crop 224; the softmax scores of the 20 rounds
 # are averaged per video, then top-1/top-5 (AccMetric) are computed.
 # mmsimmm.MultiRoundTestLoop seeds every round from `test_cfg.seed`, so the
 # result is reproducible; change the seed for another draw. Model and data
 # paths come from the NormalLight day baseline; only the test settings
-# change, e.g.
-#   python tools/test.py configs/mmaction/i3d_r50_16x2x1-20rounds_arid-split1-test.py CKPT
+# change. The official test loads the LAST training checkpoint
+# (`--load-epoch 10`), so give the last one, e.g.
+#   python tools/test.py configs/mmaction/i3d_r50_16x2x1-20rounds_arid-split1-test.py \
+#       work_dirs/simmm_i3d_r50_arid/iter_859.pth
 _base_ = ['./i3d_k400-pretrained-r50_3xb16-16x2x1-10e_normallight-arid.py']
 
 # `mmsimmm.X` types import mmsimmm on first use (registry `locations`), so

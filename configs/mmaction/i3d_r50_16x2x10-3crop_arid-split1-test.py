@@ -1,3 +1,5 @@
+# Recipe: mmaction2's standard multi-view I3D test (NOT the official ZSDA
+# protocol, which is i3d_r50_16x2x1-20rounds_arid-split1-test.py).
 # mmaction2's standard multi-view test of an I3D R50 on ARID split-1 test:
 # 10 uniformly spaced 16x2 clips per video, short side 256, three 256x256
 # crops (30 views), softmax averaged over the views ('prob'), top-1/top-5

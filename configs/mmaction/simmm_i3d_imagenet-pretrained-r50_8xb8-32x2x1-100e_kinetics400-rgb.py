@@ -1,7 +1,10 @@
+# Recipe: none of the paper (a template): SimMinMax on the stock mmaction2
+# Kinetics-400 I3D config, whose data pipeline is kept (one view, D(day)).
 # Example: Similarity Min-Max on top of an unchanged mmaction2 config. The
 # darkener works frame-wise with ONE exposure level per clip; features are
 # the pooled 2048-d clip vector (darkening stage) and the backbone map,
-# pooled inside the projector (BYOL, 64-d heads as the official recipe).
+# pooled inside the projector (BYOL heads, init and EMA order as in the ARID
+# recipe).
 _base_ = [
     'mmaction::recognition/i3d/'
     'i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py',
@@ -36,9 +39,11 @@ model = dict(
             type='mmsimmm.BYOLMLP',
             in_channels=64,
             hidden_channels=64,
-            out_channels=64),
+            out_channels=64,
+            weight_init='pytorch'),
         loss_weight=0.05,
-        momentum=0.01))
+        momentum=0.01,
+        target_update='after_use'))
 
 optim_wrapper = dict(
     _delete_=True,
@@ -71,8 +76,9 @@ train_cfg = dict(
         dict(name='adapt', iters=adapt_iters)
     ],
     val_interval=5000)
-default_hooks = dict(checkpoint=dict(
-        type='mmsimmm.AtomicCheckpointHook',by_epoch=False, interval=5000))
+default_hooks = dict(
+    checkpoint=dict(
+        type='mmsimmm.AtomicCheckpointHook', by_epoch=False, interval=5000))
 log_processor = dict(by_epoch=False)
 # BYOL's BatchNorm1d heads need at least 2 samples in every training batch.
 train_dataloader = dict(drop_last=True)

@@ -34,6 +34,7 @@ from mmsimmm.models.darkeners import (
     exposure_noise_map,
     sample_exposure,
 )
+from mmsimmm.models.darkeners.exposure import PATCH_GRIDS
 
 from .darkener import load_darkener
 
@@ -59,9 +60,12 @@ class ExposureNoise:
             to 0.025.
         patch_ratio (int): The patch noise is drawn at ``(H/r, W/r)`` and
             bilinearly up-sampled. Defaults to 16.
+        grid (str): Rounding of that grid size, ``'ceil'`` or ``'floor'``
+            (the official offline darkening). Defaults to 'ceil'.
     """
     std: float = 0.025
     patch_ratio: int = 16
+    grid: str = 'ceil'
 
     def __post_init__(self) -> None:
         if self.std < 0:
@@ -69,6 +73,9 @@ class ExposureNoise:
         if int(self.patch_ratio) != self.patch_ratio or self.patch_ratio < 1:
             raise ValueError('patch ratio must be a positive integer, got '
                              f'{self.patch_ratio}')
+        if self.grid not in PATCH_GRIDS:
+            raise ValueError(f'noise grid must be one of {PATCH_GRIDS}, got '
+                             f'{self.grid!r}')
 
 
 def path_seed(seed: int, rel_path: str) -> int:
@@ -312,7 +319,8 @@ def exposure_input(level: Union[float, torch.Tensor],
         pixel_std=noise.std,
         patch_std=noise.std,
         patch_ratio=noise.patch_ratio,
-        generator=generator)
+        generator=generator,
+        patch_grid=noise.grid)
 
 
 @torch.no_grad()

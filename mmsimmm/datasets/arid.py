@@ -194,9 +194,15 @@ class ARIDVideoDataset(VideoDataset):
             ``METAINFO`` order. Defaults to None.
         extensions (Sequence[str]): Accepted video endings.
             Defaults to ``('.avi', '.mp4')``.
+        dark_video_prefix (str, optional): Folder of an offline dark copy
+            of the videos with the same relative paths (written by
+            ``tools/darken_video.py``). When given, every item also gets
+            ``dark_filename``, read by :class:`mmsimmm.DecodePairedDarkClip`
+            as the second view. Relative to ``data_root`` like
+            ``data_prefix``. Defaults to None.
         check_files (bool): Raise a FileNotFoundError listing the missing
-            videos when the dataset is built, instead of failing later in a
-            data worker. Defaults to True.
+            videos (day and dark) when the dataset is built, instead of
+            failing later in a data worker. Defaults to True.
         **kwargs: Other arguments of
             :class:`mmaction.datasets.VideoDataset` (``test_mode``,
             ``start_index``, ``modality``, ``data_root``, ...).
@@ -210,6 +216,7 @@ class ARIDVideoDataset(VideoDataset):
                  data_prefix: dict = dict(video=''),
                  mapping_table: Optional[str] = None,
                  extensions: Sequence[str] = ARID_VIDEO_EXTENSIONS,
+                 dark_video_prefix: Optional[str] = None,
                  check_files: bool = True,
                  **kwargs) -> None:
         if kwargs.get('multi_class', False):
@@ -218,6 +225,11 @@ class ARIDVideoDataset(VideoDataset):
         self.mapping_table = mapping_table
         self.extensions = tuple(extensions)
         self.check_files = check_files
+        data_root = kwargs.get('data_root')
+        if dark_video_prefix is not None and data_root and not osp.isabs(
+                dark_video_prefix):
+            dark_video_prefix = osp.join(data_root, dark_video_prefix)
+        self.dark_video_prefix = dark_video_prefix
         super().__init__(
             ann_file, pipeline, data_prefix=data_prefix, delimiter='\t',
             **kwargs)
@@ -228,19 +240,34 @@ class ARIDVideoDataset(VideoDataset):
         if self.mapping_table is not None:
             check_mapping_table(self.mapping_table, classes)
         prefix = self.data_prefix.get('video')
+        if self.dark_video_prefix is not None and osp.realpath(
+                self.dark_video_prefix) == osp.realpath(prefix or '.'):
+            raise ValueError(
+                f'dark_video_prefix {self.dark_video_prefix!r} is the day '
+                f'video folder {prefix!r}: point it at the offline dark '
+                'copy (tools/darken_video.py)')
         data_list = []
         missing = []
         for entry in load_arid_list(self.ann_file, classes, self.extensions):
             filename = (
                 osp.join(prefix, entry.path) if prefix else entry.path)
-            if self.check_files and not exists(filename):
-                missing.append(f'line {entry.line}: {filename}')
-            data_list.append(dict(filename=filename, label=entry.label))
+            item = dict(filename=filename, label=entry.label)
+            if self.dark_video_prefix is not None:
+                item['dark_filename'] = osp.join(self.dark_video_prefix,
+                                                 entry.path)
+            for key in ('filename', 'dark_filename'):
+                if (self.check_files and key in item
+                        and not exists(item[key])):
+                    missing.append(f'line {entry.line}: {item[key]}')
+            data_list.append(item)
         if missing:
             listed = '\n  '.join(missing[:_MAX_LISTED_MISSING])
             more = len(missing) - _MAX_LISTED_MISSING
             tail = f'\n  ... and {more} more' if more > 0 else ''
             raise FileNotFoundError(
                 f'{self.ann_file}: {len(missing)} listed video(s) not found '
-                f'under data_prefix {prefix!r}:\n  {listed}{tail}')
+                f'under data_prefix {prefix!r}'
+                + (f' / dark_video_prefix {self.dark_video_prefix!r}'
+                   if self.dark_video_prefix is not None else '')
+                + f':\n  {listed}{tail}')
         return data_list

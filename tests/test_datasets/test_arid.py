@@ -171,13 +171,25 @@ def test_empty_missing_and_mapping_errors(tmp_path, arid_root):
 # ---------------------------------------------------------------------------
 # configs: tiny CPU train / test runs
 # ---------------------------------------------------------------------------
-TINY_TRANSFORMS = dict(
-    SampleFrames=dict(clip_len=8, frame_interval=1),
-    RandomRescale=dict(scale_range=(48, 56)),
-    RandomCrop=dict(size=48),
-    Resize=dict(scale=(56, 56)),
-    CenterCrop=dict(crop_size=48),
-    ThreeCrop=dict(crop_size=48))
+TINY_TRANSFORMS = {
+    'SampleFrames': dict(clip_len=8, frame_interval=1),
+    'RandomRescale': dict(scale_range=(48, 56)),
+    'mmsimmm.RandomScale': dict(short_side_range=(48, 56)),
+    'RandomCrop': dict(size=48),
+    'Resize': dict(scale=(56, 56)),
+    'CenterCrop': dict(crop_size=48),
+    'ThreeCrop': dict(crop_size=48),
+}
+
+
+def shrink_pipeline(pipeline: list) -> None:
+    """Apply TINY_TRANSFORMS in place, also inside wrapped transforms."""
+    for transform in pipeline:
+        transform.update(TINY_TRANSFORMS.get(transform.type, {}))
+        if transform.type == 'Resize' and transform.get('keep_ratio', True):
+            transform.scale = (-1, 48)  # short side, for ThreeCrop
+        if 'transforms' in transform:
+            shrink_pipeline(transform.transforms)
 
 
 def tiny(cfg: Config, arid_root: Path, work_dir: Path) -> Config:
@@ -203,11 +215,7 @@ def tiny(cfg: Config, arid_root: Path, work_dir: Path) -> Config:
         loader = cfg[name]
         loader.update(batch_size=2, num_workers=0, persistent_workers=False)
         loader.dataset.update(ann_file=ann, data_prefix=dict(video=videos))
-        for transform in loader.dataset.pipeline:
-            transform.update(TINY_TRANSFORMS.get(transform.type, {}))
-            if transform.type == 'Resize' and transform.get('keep_ratio',
-                                                            True):
-                transform.scale = (-1, 48)  # short side, for ThreeCrop
+        shrink_pipeline(loader.dataset.pipeline)
     return cfg
 
 
@@ -328,30 +336,38 @@ def test_multi_round_needs_sample_idx(arid_root, tmp_path, checkpoint):
 SIMMM_CONFIG = CONFIG_DIR.parent / 'simmm_i3d_r50_arid.py'
 
 
-def test_simmm_config_trains_then_plain_test_scores(arid_root, tmp_path):
-    """1 darken + 1 adapt iteration of configs/simmm_i3d_r50_arid.py, then
-    the plain 20-round test config scores the saved checkpoint."""
-    allow_trusted_checkpoints()
-    cfg = Config.fromfile(SIMMM_CONFIG)
+def tiny_simmm(config: Path, arid_root: Path, work_dir: Path) -> Config:
+    """A SimMinMax ARID config shrunk like :func:`tiny`, 1 + 1 iterations
+    (adapt only for an adapt-only config), validation every iteration."""
+    cfg = Config.fromfile(config)
     assert cfg.model.type == 'mmsimmm.SimMinMax'
-    assert cfg.model.adapt_exposure_range == (0.0, 0.2)
     simmm = cfg.model
     cfg.model = cfg.model.task_model  # shrink the task model like `tiny`
-    cfg = tiny(cfg, arid_root, tmp_path)
+    cfg = tiny(cfg, arid_root, work_dir)
     simmm.task_model = cfg.model
     simmm.byol.projector.in_channels = 512
     simmm.darkener = dict(type='mmsimmm.DarkeningModule', num_features=8)
     cfg.model = simmm
-    cfg.train_cfg.stages = [
-        dict(name='darken', iters=1),
-        dict(name='adapt', iters=1)
-    ]
+    for stage in cfg.train_cfg.stages:
+        stage['iters'] = 1
     cfg.train_cfg.val_interval = 1
+    return cfg
+
+
+def test_simmm_config_trains_then_plain_test_scores(arid_root, tmp_path):
+    """1 darken + 1 adapt iteration of configs/simmm_i3d_r50_arid.py, then
+    the plain 20-round test config scores the saved checkpoint."""
+    allow_trusted_checkpoints()
+    cfg = tiny_simmm(SIMMM_CONFIG, arid_root, tmp_path)
+    assert cfg.model.adapt_exposure_range == (0.0, 0.2)
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.train_loop.stage_history == ['darken', 'adapt']
+    # the official test's checkpoint, the last, is saved although the
+    # checkpoint interval (55) was not reached, and is named as the last
     ckpt = tmp_path / 'iter_2.pth'
     assert ckpt.is_file()
+    assert (tmp_path / 'last_checkpoint').read_text().strip() == str(ckpt)
 
     test_cfg = tiny(Config.fromfile(ROUNDS_CONFIG), arid_root,
                     tmp_path / 'test')
@@ -364,3 +380,313 @@ def test_simmm_config_trains_then_plain_test_scores(arid_root, tmp_path):
     # every task key of the plain model was in the SimMinMax checkpoint
     state = torch.load(ckpt, weights_only=False)['state_dict']
     assert set(test_runner.model.state_dict()) <= set(state)
+
+
+# ---------------------------------------------------------------------------
+# two views: independent augmentation of one clip (on the fly) and the
+# offline dark copy
+# ---------------------------------------------------------------------------
+OFFLINE_CONFIG = CONFIG_DIR.parent / 'simmm_i3d_r50_arid_offline-dark.py'
+
+
+def write_frames(path: Path, frames: List[np.ndarray],
+                 fps: float = 10.) -> None:
+    """Write RGB frames with cv2.VideoWriter (MJPG / mp4v)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*FOURCC[path.suffix]), fps,
+        (width, height))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(np.ascontiguousarray(frame[..., ::-1]))
+    writer.release()
+
+
+def decode(path: Path, frame_inds) -> np.ndarray:
+    """Decord's RGB frames of a video at ``frame_inds``."""
+    import decord
+    reader = decord.VideoReader(str(path))
+    return reader.get_batch(np.asarray(frame_inds)).asnumpy()
+
+
+@pytest.fixture(scope='module')
+def paired_root(tmp_path_factory) -> Path:
+    """Day videos of grey frames whose level codes the frame index, and a
+    darker copy (half the day level + 36, plus texture: no HLS shift of
+    +-35 clips it)."""
+    root = tmp_path_factory.mktemp('paired')
+    rng = np.random.default_rng(0)
+    lines = []
+    for i, (rel, label) in enumerate(FIXTURE_VIDEOS.items()):
+        levels = rng.integers(60, 196, 24)
+        day = [np.full((32, 40, 3), level, np.uint8) for level in levels]
+        dark = [
+            (frame // 2 + 36 + rng.integers(0, 4, frame.shape)).astype(
+                np.uint8)
+            for frame in day
+        ]
+        write_frames(root / 'data' / rel, day)
+        write_frames(root / 'data_darken' / rel, dark)
+        lines.append(f'{i}\t{label}\t{rel}')
+    write_list(root / 'list.txt', lines)
+    return root
+
+
+def mmaction_dataset(**kwargs) -> ARIDVideoDataset:
+    """An ARIDVideoDataset whose pipeline is built in mmaction's scope."""
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        return ARIDVideoDataset(**kwargs)
+
+
+def paired_dataset(root: Path, pipeline: list, **kwargs) -> ARIDVideoDataset:
+    return mmaction_dataset(
+        ann_file=str(root / 'list.txt'),
+        pipeline=pipeline,
+        data_prefix=dict(video=str(root / 'data')),
+        dark_video_prefix=str(root / 'data_darken'),
+        **kwargs)
+
+
+def test_dark_video_prefix_pairs_and_checks(paired_root, tmp_path):
+    dataset = paired_dataset(paired_root, [])
+    for info in dataset.load_data_list():
+        rel = Path(info['filename']).relative_to(paired_root / 'data')
+        assert info['dark_filename'] == str(paired_root / 'data_darken' /
+                                            rel)
+    # relative to data_root, like data_prefix
+    rooted = ARIDVideoDataset(
+        ann_file=str(paired_root / 'list.txt'),
+        pipeline=[],
+        data_root=str(paired_root),
+        data_prefix=dict(video='data'),
+        dark_video_prefix='data_darken')
+    assert rooted.load_data_list() == dataset.load_data_list()
+
+    with pytest.raises(FileNotFoundError,
+                       match=r'(?s)3 listed video\(s\) not found.*'
+                       r'dark_video_prefix.*nowhere/Drink/Drink_1_1.avi'):
+        ARIDVideoDataset(
+            ann_file=str(paired_root / 'list.txt'),
+            pipeline=[],
+            data_prefix=dict(video=str(paired_root / 'data')),
+            dark_video_prefix=str(tmp_path / 'nowhere'))
+    with pytest.raises(ValueError, match='is the day video folder'):
+        ARIDVideoDataset(
+            ann_file=str(paired_root / 'list.txt'),
+            pipeline=[],
+            data_prefix=dict(video=str(paired_root / 'data')),
+            dark_video_prefix=str(paired_root / 'data'))
+
+
+DECODE = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=8, frame_interval=2, num_clips=1),
+    dict(type='DecordDecode'),
+]
+
+
+def test_offline_dark_clip_is_read_unchanged(paired_root):
+    dataset = paired_dataset(
+        paired_root, DECODE + [dict(type='mmsimmm.DecodePairedDarkClip')])
+    np.random.seed(0)
+    for index in range(len(dataset)):
+        info = dataset.get_data_info(index)
+        out = dataset[index]
+        frame_inds = out['frame_inds']
+        # the dark frames are the dark file's frames at the day indices
+        expected = decode(Path(info['dark_filename']), frame_inds)
+        np.testing.assert_array_equal(np.stack(out['second_imgs']), expected)
+        np.testing.assert_array_equal(
+            np.stack(out['imgs']), decode(Path(info['filename']),
+                                          frame_inds))
+        assert not np.array_equal(out['second_imgs'], out['imgs'])
+
+
+def test_offline_dark_clip_refuses_a_bad_copy(paired_root, tmp_path):
+    rel = 'Drink/Drink_1_1.avi'
+    short = tmp_path / 'short'
+    for other in FIXTURE_VIDEOS:  # every dark copy exists
+        frames = [np.zeros((32, 40, 3), np.uint8)] * (20 if other == rel
+                                                      else 24)
+        write_frames(short / other, frames)
+    dataset = mmaction_dataset(
+        ann_file=str(paired_root / 'list.txt'),
+        pipeline=DECODE + [dict(type='mmsimmm.DecodePairedDarkClip')],
+        data_prefix=dict(video=str(paired_root / 'data')),
+        dark_video_prefix=str(short))
+    with pytest.raises(ValueError,
+                       match=r'dark video .*short/Drink/Drink_1_1.avi has '
+                       r'20 frames, its day video .*data/Drink/'
+                       r'Drink_1_1.avi 24'):
+        dataset[0]
+    with pytest.raises(KeyError, match="'dark_filename'"):
+        mmaction_dataset(
+            ann_file=str(paired_root / 'list.txt'),
+            pipeline=DECODE + [dict(type='mmsimmm.DecodePairedDarkClip')],
+            data_prefix=dict(video=str(paired_root / 'data')))[0]
+
+
+def lightness(clip: torch.Tensor) -> np.ndarray:
+    """Mean HLS lightness per frame of a packed (1, 3, T, H, W) clip."""
+    frames = clip[0].permute(1, 2, 3, 0).numpy().astype(np.uint8)
+    return np.array([
+        cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2HLS)[..., 1]
+        .astype(float).mean() for f in frames
+    ])
+
+
+def two_view_dataset(config: Path, root: Path) -> ARIDVideoDataset:
+    """The training dataset of a SimMinMax ARID config on the fixture."""
+    cfg = Config.fromfile(config)
+    shrink_pipeline(cfg.train_dataloader.dataset.pipeline)
+    dataset = cfg.train_dataloader.dataset
+    kwargs = dict(
+        ann_file=str(root / 'list.txt'),
+        pipeline=dataset.pipeline,
+        data_prefix=dict(video=str(root / 'data')))
+    if 'dark_video_prefix' in dataset:
+        kwargs['dark_video_prefix'] = str(root / 'data_darken')
+    return mmaction_dataset(**kwargs)
+
+
+@pytest.mark.parametrize('config', [SIMMM_CONFIG, OFFLINE_CONFIG])
+def test_two_views_share_frames_with_independent_augmentation(
+        paired_root, config):
+    dataset = two_view_dataset(config, paired_root)
+    np.random.seed(0)
+    differ = dict(content=0, lightness=0)
+    for _ in range(4):
+        for index in range(len(dataset)):
+            packed = dataset[index]
+            day, second = packed['inputs'], packed['second_inputs']
+            assert day.shape == second.shape == (1, 3, 8, 48, 48)
+            assert not torch.equal(day, second)
+            day_l, second_l = lightness(day), lightness(second)
+            # the frames' levels code their index: one frame draw for both
+            # views, so the level changes from frame to frame agree (up to
+            # the HLS round trip); the lightness shifts are drawn apart
+            scale = 2 if config == OFFLINE_CONFIG else 1  # dark ~ day / 2
+            np.testing.assert_allclose(
+                np.diff(day_l), scale * np.diff(second_l), atol=3 * scale)
+            assert np.ptp(np.diff(day_l)) > 10
+            shift = day_l - scale * second_l
+            differ['lightness'] += abs(shift.mean()) > 1.5
+            differ['content'] += not torch.equal(day, second.flip(-1))
+    assert differ['content'] == 12 and differ['lightness'] >= 9
+
+
+def test_paper_configs_state_the_two_view_recipe():
+    cfg = Config.fromfile(SIMMM_CONFIG)
+    assert cfg.model.second_view == 'darken'
+    assert cfg.model.darken_exposure_per_frame is True
+    # BYOL as the official action code: target used, then updated; a
+    # Kaiming fan_in projector (the BYOLMLP default), a PyTorch predictor
+    assert cfg.model.byol.target_update == 'after_use'
+    assert 'weight_init' not in cfg.model.byol.projector
+    assert cfg.model.byol.predictor.weight_init == 'pytorch'
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    assert [t.type for t in pipeline].count('SampleFrames') == 1
+    views = pipeline[3]
+    assert views.type == 'mmsimmm.IndependentViews'
+    assert (views.img_key, views.view_key) == ('imgs', 'second_imgs')
+    assert pipeline[4].type == 'mmsimmm.PackTwoViews'
+
+    offline = Config.fromfile(OFFLINE_CONFIG)
+    assert offline.model.second_view == 'as_is'
+    assert [s['name'] for s in offline.train_cfg.stages] == ['adapt']
+    assert offline.train_dataloader.dataset.dark_video_prefix == (
+        'data/NormalLight/raw/data_darken')
+
+
+ACTION_CONFIGS = sorted(CONFIG_DIR.glob('*.py')) + [SIMMM_CONFIG,
+                                                     OFFLINE_CONFIG]
+
+
+@pytest.mark.parametrize('config', ACTION_CONFIGS, ids=lambda p: p.name)
+def test_each_action_config_names_its_recipe(config):
+    lines = [
+        line for line in config.read_text().splitlines()
+        if line.startswith('# Recipe: ')
+    ]
+    assert len(lines) == 1, f'{config.name}: one "# Recipe: " line'
+
+
+def last_checkpoint_name(config: Path) -> str:
+    cfg = Config.fromfile(config)
+    assert cfg.default_hooks.checkpoint.save_last is True
+    if cfg.train_cfg.type == 'mmsimmm.SimMinMaxLoop':
+        return f"iter_{sum(s['iters'] for s in cfg.train_cfg.stages)}.pth"
+    return f'epoch_{cfg.train_cfg.max_epochs}.pth'
+
+
+def test_docs_test_the_last_checkpoint():
+    """The official test loads the last checkpoint: the documented test
+    commands use the last one of each config."""
+    assert last_checkpoint_name(TRAIN_CONFIG) == 'epoch_10.pth'
+    assert last_checkpoint_name(SIMMM_CONFIG) == 'iter_859.pth'
+    assert last_checkpoint_name(OFFLINE_CONFIG) == 'iter_547.pth'
+    docs = (REPO_ROOT / 'docs' / 'action_recognition.md').read_text()
+    readme = (REPO_ROOT / 'README.md').read_text()
+    for text in (docs, readme):
+        commands = [
+            line for line in text.splitlines()
+            if line.startswith('python tools/test.py configs/mmaction/')
+        ]
+        assert commands and all(
+            'iter_859.pth' in line or 'iter_547.pth' in line
+            or 'epoch_10.pth' in line for line in commands), commands
+    for config in (SIMMM_CONFIG, OFFLINE_CONFIG):
+        assert last_checkpoint_name(config) in config.read_text()
+
+
+@pytest.mark.parametrize('config', [SIMMM_CONFIG, OFFLINE_CONFIG])
+def test_adapt_step_dark_view(paired_root, arid_root, tmp_path, config):
+    """On the fly, D darkens the second clip (not the day clip); offline,
+    the dark clip of the file is used as it is: D is never called."""
+    cfg = tiny_simmm(config, arid_root, tmp_path)
+    cfg.train_dataloader.dataset.update(
+        ann_file=str(paired_root / 'list.txt'),
+        data_prefix=dict(video=str(paired_root / 'data')))
+    if config == OFFLINE_CONFIG:
+        cfg.train_dataloader.dataset.dark_video_prefix = str(paired_root /
+                                                             'data_darken')
+    runner = Runner.from_cfg(cfg)
+    model = runner.model
+    batch = model.data_preprocessor(
+        next(iter(runner.train_dataloader)), training=True)
+    day, second = batch['inputs'], batch['second_inputs']
+    assert day.shape == second.shape and not torch.equal(day, second)
+
+    darkened = []
+    darken = model.darkener.forward
+
+    def record(img, *args, **kwargs):
+        darkened.append(img.detach().clone())
+        return darken(img, *args, **kwargs)
+
+    model.darkener.forward = record
+    seen = []
+    task_loss = model.task_model.loss
+
+    def spy(images, samples):
+        seen.append(images.detach().clone())
+        return task_loss(images, samples)
+
+    model.task_model.loss = spy
+    model.set_stage('adapt')
+    losses = model(**batch, mode='loss')
+    assert set(losses) >= {'task.day.loss_cls', 'task.dark.loss_cls',
+                           'byol.loss'}
+    torch.testing.assert_close(seen[0], day)
+    if config == OFFLINE_CONFIG:
+        assert model.second_view == 'as_is' and darkened == []
+        torch.testing.assert_close(seen[1], second)  # not re-darkened
+    else:
+        assert model.second_view == 'darken' and len(darkened) == 1
+        # D got the second clip's frames (unit RGB), not the day clip's
+        torch.testing.assert_close(
+            darkened[0],
+            model.pixel_space.to_unit_rgb(second).clamp(0, 1))
+        assert not torch.allclose(seen[1], second)

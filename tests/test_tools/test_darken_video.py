@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 import mmsimmm  # noqa: F401
+from mmsimmm.apis.darken_files import ExposureNoise
+from mmsimmm.models.darkeners import exposure_noise_map
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FOURCC = {'.avi': 'XVID', '.mp4': 'mp4v'}
@@ -181,3 +183,60 @@ def test_untrained_default_darkener(videos, tmp_path):
         darkened, out_fps = read_video(dst / rel)
         assert darkened.shape == (FRAMES, HEIGHT, WIDTH, 3)
         assert out_fps == pytest.approx(fps)
+
+
+def expected_map(seed: int, rel: str, grid: Tuple[int, int]) -> torch.Tensor:
+    """The exposure map of one video written out by hand: E from the
+    video's generator, then patch noise on a ``grid`` of cells, bilinearly
+    up-sampled, then pixel noise (both sigma 0.025)."""
+    generator = torch.Generator().manual_seed(tool.path_seed(seed, rel))
+    level = tool.sample_level((0.0, 0.2), generator)
+    patch = torch.randn((1, 1) + grid, generator=generator) * 0.025
+    patch = torch.nn.functional.interpolate(
+        patch, size=(HEIGHT, WIDTH), mode='bilinear', align_corners=False)
+    pixel = torch.randn((1, 1, HEIGHT, WIDTH), generator=generator) * 0.025
+    return (level + patch + pixel)[0, 0]
+
+
+def test_official_preset_one_map_per_video_with_16px_floor_cells(
+        videos, tmp_path, stub):
+    args = tool.parse_args(['src', 'dst', '--checkpoint', 'x', '--preset',
+                            'official'])
+    assert (tuple(args.exposure_range), args.noise_std, args.patch_ratio,
+            args.patch_grid) == ((0.0, 0.2), 0.025, 16, 'floor')
+    # explicit options override the preset
+    assert tool.parse_args(['src', 'dst', '--checkpoint', 'x', '--preset',
+                            'official', '--patch-grid',
+                            'ceil']).patch_grid == 'ceil'
+
+    assert run(videos, tmp_path / 'dst', '--preset', 'official', '--seed',
+               '4') == 0
+    for index, rel in enumerate(sorted(CLIPS)):
+        calls = torch.cat(stub.calls[3 * index:3 * index + 3])
+        assert len(calls) == FRAMES and (calls == calls[:1]).all()
+        # 40x32 frames: floor(32/16) x floor(40/16) = 2 x 2 cells (a ceil
+        # grid would have 2 x 3)
+        torch.testing.assert_close(calls[0, 0],
+                                   expected_map(4, rel, (2, 2)))
+        assert not torch.allclose(calls[0, 0], expected_map(4, rel, (2, 3)))
+    # per video: another E and another map
+    first, second = stub.calls[0][0, 0], stub.calls[3][0, 0]
+    assert abs(first.mean() - second.mean()) > 1e-3
+
+
+def test_preset_is_checked(videos, tmp_path):
+    with pytest.raises(SystemExit):
+        tool.parse_args(['src', 'dst', '--checkpoint', 'x', '--preset',
+                         'unknown'])
+
+
+def test_floor_grid_is_checked():
+    levels = torch.zeros(1)
+    maps = exposure_noise_map(levels, (17, 40), patch_grid='floor')
+    assert maps.shape == (1, 1, 17, 40)
+    with pytest.raises(ValueError, match='smaller than one 16-pixel'):
+        exposure_noise_map(levels, (8, 40), patch_grid='floor')
+    with pytest.raises(ValueError, match="patch_grid must be one of"):
+        exposure_noise_map(levels, (32, 40), patch_grid='round')
+    with pytest.raises(ValueError, match='noise grid must be one of'):
+        ExposureNoise(grid='round')

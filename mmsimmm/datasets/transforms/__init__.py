@@ -7,6 +7,7 @@ from .low_light import (
     degrade_low_light,
     sample_low_light_params,
 )
+from .paired_video import DecodePairedDarkClip
 from .paired_views import (
     LoadPairedDarkImage,
     PairedCutOut,
@@ -17,11 +18,13 @@ from .paired_views import (
 from .safe_loading import LoadImageFromFileSafe
 from .thumbnail import Thumbnail
 from .two_views import IndependentViews, PackTwoViews
+from .video_augment import RandomHLS, RandomScale
 
 __all__ = [
-    'IndependentViews', 'LoadImageFromFileSafe', 'LoadPairedDarkImage',
-    'PackTwoViews', 'PairedCutOut', 'PairedGaussianBlur',
-    'RandomCanvasScale', 'SharedGeometry', 'Thumbnail',
+    'DecodePairedDarkClip', 'IndependentViews', 'LoadImageFromFileSafe',
+    'LoadPairedDarkImage', 'PackTwoViews', 'PairedCutOut',
+    'PairedGaussianBlur', 'RandomCanvasScale', 'RandomHLS', 'RandomScale',
+    'SharedGeometry', 'Thumbnail',
     'LowLightDegradation', 'LowLightParams', 'LowLightRanges',
     'degrade_frames', 'degrade_low_light', 'sample_low_light_params'
 ]

@@ -7,6 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+#: Roundings of the patch-noise grid of :func:`exposure_noise_map`.
+PATCH_GRIDS = ('ceil', 'floor')
+
 
 def validate_exposure_range(value: Sequence[float],
                             name: str = 'exposure_range'
@@ -64,14 +67,16 @@ def exposure_noise_map(levels: Tensor,
                        pixel_std: float = 0.025,
                        patch_std: float = 0.025,
                        patch_ratio: int = 16,
-                       generator: Optional[torch.Generator] = None
-                       ) -> Tensor:
+                       generator: Optional[torch.Generator] = None,
+                       patch_grid: str = 'ceil') -> Tensor:
     """Broadcast exposure levels to noisy maps (mode ``pixel_patch``).
 
     ``map = E + up(N(0, patch_std^2) at (ceil(H/r), ceil(W/r))) +
     N(0, pixel_std^2) per pixel``, where ``up`` is a bilinear resize to
-    ``(H, W)``. The patch noise is drawn before the pixel noise. The map is
-    not clamped.
+    ``(H, W)``; ``patch_grid='floor'`` draws the patch noise at
+    ``(H // r, W // r)`` instead (the official offline darkening scripts).
+    The patch noise is drawn before the pixel noise. The map is not
+    clamped.
 
     Args:
         levels (Tensor): Exposure levels shaped ``(N,)`` or ``(N, K)``.
@@ -81,6 +86,8 @@ def exposure_noise_map(levels: Tensor,
         patch_ratio (int): Patch size ``r`` in pixels. Defaults to 16.
         generator (torch.Generator, optional): Random generator on the
             levels' device. Defaults to None (the global one).
+        patch_grid (str): Rounding of the patch-noise grid size,
+            ``'ceil'`` or ``'floor'``. Defaults to 'ceil'.
 
     Returns:
         Tensor: Maps shaped ``levels.shape + (1, H, W)``.
@@ -95,12 +102,20 @@ def exposure_noise_map(levels: Tensor,
     if pixel_std < 0 or patch_std < 0:
         raise ValueError('noise stds must be >= 0, got '
                          f'pixel_std={pixel_std}, patch_std={patch_std}')
+    if patch_grid not in PATCH_GRIDS:
+        raise ValueError(f'patch_grid must be one of {PATCH_GRIDS}, got '
+                         f'{patch_grid!r}')
     height, width = (int(s) for s in size)
+    round_grid = math.ceil if patch_grid == 'ceil' else math.floor
+    patch_size = (round_grid(height / patch_ratio),
+                  round_grid(width / patch_ratio))
+    if min(patch_size) < 1:
+        raise ValueError(f'a {height}x{width} map is smaller than one '
+                         f'{patch_ratio}-pixel noise cell '
+                         f"(patch_grid='floor')")
     num = levels.numel()
     dtype = levels.dtype if levels.is_floating_point() else torch.float32
     options = dict(generator=generator, device=levels.device, dtype=dtype)
-    patch_size = (math.ceil(height / patch_ratio),
-                  math.ceil(width / patch_ratio))
     patch = torch.randn((num, 1) + patch_size, **options) * patch_std
     patch = F.interpolate(
         patch, size=(height, width), mode='bilinear', align_corners=False)
