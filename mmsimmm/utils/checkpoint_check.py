@@ -334,3 +334,35 @@ def check_strict_match(model_state: Mapping[str, Any],
             'initialised):\n' + result.problems() +
             (f'\n{hint}' if hint else ''))
     return result
+
+
+def load_strictly(model: torch.nn.Module,
+                  checkpoint: Mapping,
+                  source: str = 'checkpoint') -> KeyMatch:
+    """Load a checkpoint into a model after :func:`check_strict_match`.
+
+    For tools that load task weights themselves (no Runner): a plain task
+    checkpoint or a SimMinMax one (its own parts are ignored) must match
+    the model exactly.
+
+    Args:
+        model (nn.Module): The model, changed in place.
+        checkpoint (Mapping): The loaded checkpoint or a bare state_dict.
+        source (str): The checkpoint's name, for the error message.
+            Defaults to 'checkpoint'.
+
+    Returns:
+        KeyMatch: The match (e.g. for a log line, ``summary()``).
+
+    Raises:
+        CheckpointMismatchError: Naming every missing, unexpected and
+            wrongly shaped key.
+    """
+    result = check_strict_match(model.state_dict(), checkpoint, source)
+    state = checkpoint_state_dict(checkpoint, source)
+    matched = set(result.matched)
+    # strict=False only for the BatchNorm counters a checkpoint may lack
+    model.load_state_dict({k: v
+                           for k, v in state.items() if k in matched},
+                          strict=False)
+    return result

@@ -17,7 +17,10 @@ from mmsimmm.engine.hooks.checkpoint_match_hook import (
 )
 from mmsimmm.registry import MODELS
 from mmsimmm.utils import allow_trusted_checkpoints
-from mmsimmm.utils.checkpoint_check import CheckpointMismatchError
+from mmsimmm.utils.checkpoint_check import (
+    CheckpointMismatchError,
+    load_strictly,
+)
 
 from .conftest import REPO_ROOT, dump_cfg, simmm_cfg
 
@@ -121,3 +124,24 @@ def test_skip_keys_and_removed_options():
         CheckpointMatchHook(min_ratio=0.9)
     with pytest.raises(TypeError, match='skip_keys'):
         CheckpointMatchHook(skip=['a'])
+
+
+def test_load_strictly_for_tools_without_a_runner(tmp_path):
+    """tools/analysis_tools (feature similarity, whitening) load task
+    weights with load_strictly: SimMinMax parts ignored, task exact."""
+    import runpy
+    learn_whitening = runpy.run_path(
+        f'{REPO_ROOT}/tools/analysis_tools/learn_whitening.py')
+    simmm = MODELS.build(simmm_cfg('', '').model)
+    task = MODELS.build(simmm_cfg('', '').model.task_model)
+    path = str(tmp_path / 'simmm.pth')
+    torch.save(dict(state_dict=simmm.state_dict()), path)
+    learn_whitening['load_weights'](task, path)
+    for key, value in task.state_dict().items():
+        assert torch.equal(value, simmm.state_dict()[key]), key
+    state = simmm.state_dict()
+    state['backbone.conv1.weight'] = torch.zeros(8, 3, 3, 3)
+    with pytest.raises(CheckpointMismatchError, match=r'backbone.conv1.'
+                       r'weight: checkpoint \(8, 3, 3, 3\) vs model '
+                       r'\(8, 3, 7, 7\)'):
+        load_strictly(task, dict(state_dict=state), 'bad.pth')
