@@ -1,6 +1,12 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """Test a checkpoint with any mmpretrain, mmseg, mmaction2 or mmsimmm config.
 
+The checkpoint is loaded strictly, whatever the config (mmsimmm's
+``CheckpointMatchHook``): a missing, unexpected or wrongly shaped key stops
+the run before the first test iteration with one error naming each key and
+both shapes. A SimMinMax checkpoint's own parts (``darkener.*``,
+``byol_*``) are ignored, and logged, when a plain task config scores it.
+
 Examples::
 
     python tools/test.py CONFIG CHECKPOINT [--out results.pkl]
@@ -42,7 +48,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='test config file path, or an installed package\'s config as '
         'in _base_, e.g. mmseg::pspnet/pspnet_r18-d8_4xb2-80k_cityscapes-'
         '512x1024.py')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint',
+        help='checkpoint file; it must match the model key for key (list '
+        'deliberate gaps with CheckpointMatchHook(skip_keys=...) in the '
+        'config)')
     parser.add_argument(
         '--work-dir', help='the dir for logs and the metrics json')
     parser.add_argument(

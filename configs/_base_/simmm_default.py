@@ -56,9 +56,10 @@ simmm_visualization = dict(interval=500)
 # Hooks every SimMinMax run gets (registered by SimMinMaxLoop; a new key for
 # the same reason): stop on NaN/Inf in a loss, in D's output or in the
 # gradients, and never save a non-finite model (`action='skip'` skips the
-# step instead); refuse a `load_from`/resume checkpoint that fits fewer than
-# 90 % of the task model's weights.
+# step instead); refuse a `load_from`/resume checkpoint with any missing,
+# unexpected or wrongly shaped key (`skip_keys=['head.fc.*']` names a
+# deliberate partial load).
 simmm_custom_hooks = [
     dict(type='mmsimmm.NumericalSafetyHook', action='raise'),
-    dict(type='mmsimmm.CheckpointMatchHook', min_ratio=0.9),
+    dict(type='mmsimmm.CheckpointMatchHook', skip_keys=[]),
 ]

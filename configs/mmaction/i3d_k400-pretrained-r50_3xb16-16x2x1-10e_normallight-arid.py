@@ -6,10 +6,11 @@
 #
 # * Res_I3D == mmaction2 `i3d_r50` (3x1x1 inflation, pool2 after layer1),
 #   initialised from Kinetics: here mmaction2's Kinetics-400 I3D R50
-#   checkpoint (`load_from`; its 400-class fc is skipped with a size-mismatch
-#   warning) -- NOT the official file `i3d_kinetics_rgb_r50_c3d.pth`, which
-#   is not public; with a converted official checkpoint
-#   (tools/model_converters/zsda_i3d_to_mmaction.py) use it instead.
+#   checkpoint (`load_from`; its 400-class fc is left out on purpose by
+#   `skip_keys` below, and logged) -- NOT the official file
+#   `i3d_kinetics_rgb_r50_c3d.pth`, which is not public; with a converted
+#   official checkpoint (tools/model_converters/zsda_i3d_to_mmaction.py)
+#   use it instead.
 # * 16-frame clips, interval 2, random start; the official train geometry:
 #   mmsimmm.RandomScale(make_square=True: every frame squashed to a square,
 #   then aspect jitter 0.8-1.25 and short side 224-288) -> RandomCrop 224
@@ -63,6 +64,12 @@ load_from = (
     'i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb/'
     'i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb_'
     '20220812-e213c223.pth')
+# Checkpoints load strictly; the Kinetics classifier (400 classes) is not
+# loaded into the 11-class head. skip_keys apply to `load_from` in training
+# only, so the test configs that inherit this file load every key.
+custom_hooks = [
+    dict(type='mmsimmm.CheckpointMatchHook', skip_keys=['cls_head.fc_cls.'])
+]
 
 # dataset settings
 dataset_type = 'mmsimmm.ARIDVideoDataset'

@@ -6,30 +6,23 @@ By default a source checkpoint is unpickled with ``weights_only=True``
 (:func:`add_allow_pickle_argument`) lifts that for trusted files. Outputs
 are never overwritten without ``--force`` (:func:`add_force_argument`,
 :func:`check_outputs`), and nothing is written before the checks pass.
+Every output is read back and checked to load strictly into the model it
+targets before it takes its name (:func:`save_verified`).
 """
 import argparse
 import os
 import os.path as osp
 import pickle
 import re
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import torch
 
-
-def list_keys(keys: Sequence[str], limit: int = 10) -> str:
-    """Join the first ``limit`` keys, noting how many more there are.
-
-    Args:
-        keys (Sequence[str]): The keys (or other names).
-        limit (int): How many to show. Defaults to 10.
-
-    Returns:
-        str: E.g. ``'a, b (and 3 more)'``.
-    """
-    more = len(keys) - limit
-    return ', '.join(keys[:limit]) + (f' (and {more} more)'
-                                      if more > 0 else '')
+from mmsimmm.utils.checkpoint_check import (
+    check_strict_match,
+    listed,
+    strip_module_prefix,
+)
 
 
 def unpickling_culprit(error: Exception) -> str:
@@ -101,6 +94,45 @@ def save_converted(obj: Any, dst: str) -> None:
     torch.save(obj, dst)
 
 
+def save_verified(obj: dict, dst: str, model_state: Mapping[str, Any],
+                  target: str) -> None:
+    """Save a converted checkpoint, verified to load into its target model.
+
+    The checkpoint is written next to ``dst``, read back with
+    ``weights_only=True`` and matched strictly
+    (:func:`mmsimmm.utils.checkpoint_check.check_strict_match`, no part
+    optional) with ``model_state``; only then does it replace ``dst``. On
+    failure nothing is left at ``dst``'s name.
+
+    Args:
+        obj (dict): ``{'state_dict': ..., 'meta': ...}``.
+        dst (str): The output file.
+        model_state (Mapping[str, Any]): ``state_dict()`` of the model the
+            output is for (built e.g. on the meta device: only keys and
+            shapes are compared).
+        target (str): The model's name for the error, e.g. ``'mmseg
+            EncoderDecoder(ResNet-101, RefineNetHead, 19 classes)'``.
+
+    Raises:
+        CheckpointMismatchError: If the written file does not match.
+    """
+    partial = f'{dst}.part'
+    save_converted(obj, partial)
+    try:
+        written = torch.load(partial, map_location='cpu', weights_only=True)
+        check_strict_match(
+            model_state,
+            written,
+            source=f'{dst} (converted)',
+            resume=True,
+            hint=f'The converter wrote nothing: its output must load '
+            f'strictly into {target}.')
+    except BaseException:
+        os.remove(partial)
+        raise
+    os.replace(partial, dst)
+
+
 def add_allow_pickle_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--allow-pickle`` for :func:`load_checkpoint_dict`.
 
@@ -149,7 +181,7 @@ def load_checkpoint_dict(path: str, allow_pickle: bool = False) -> dict:
 
 def unwrap_state_dict(checkpoint: dict, path: str,
                       limit: int = 10) -> Dict[str, torch.Tensor]:
-    """The tensors of a checkpoint, without a common ``module.`` prefix.
+    """The tensors of a checkpoint, without the ``module.`` prefix.
 
     Args:
         checkpoint (dict): From :func:`load_checkpoint_dict`: a bare state
@@ -160,10 +192,11 @@ def unwrap_state_dict(checkpoint: dict, path: str,
 
     Returns:
         Dict[str, torch.Tensor]: The state dict; the ``module.`` prefix of
-        DataParallel is removed when every key has it.
+        DataParallel is removed.
 
     Raises:
-        ValueError: If the state dict is empty or holds non-tensors.
+        ValueError: If the state dict is empty, holds non-tensors or has
+            the ``module.`` prefix on some keys only.
     """
     state = checkpoint.get('state_dict', checkpoint)
     if not isinstance(state, dict) or not state:
@@ -171,7 +204,5 @@ def unwrap_state_dict(checkpoint: dict, path: str,
     not_tensors = [k for k, v in state.items() if not torch.is_tensor(v)]
     if not_tensors:
         raise ValueError(f'{path}: these entries are not tensors, so this is '
-                         f'not a state dict: {list_keys(not_tensors, limit)}')
-    if all(key.startswith('module.') for key in state):
-        state = {key[len('module.'):]: v for key, v in state.items()}
-    return state
+                         f'not a state dict: {listed(not_tensors, limit)}')
+    return strip_module_prefix(state, path, mixed='error')

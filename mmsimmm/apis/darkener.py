@@ -4,13 +4,18 @@ import os.path as osp
 import pickle
 import re
 import warnings
-from typing import Any, Dict, Iterable, Mapping, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Mapping, Tuple, Union
 
 import torch
 from mmengine.config import Config
 
 from mmsimmm.models.darkeners import DarkeningModule
 from mmsimmm.registry import MODELS
+from mmsimmm.utils.checkpoint_check import (
+    checkpoint_state_dict,
+    match_state_dicts,
+    strip_module_prefix,
+)
 
 DEFAULT_DARKENER_CFG = dict(type='mmsimmm.DarkeningModule')
 # SimMinMax keeps its darkening module under this state_dict prefix
@@ -42,41 +47,14 @@ def _our_key(key: str) -> str:
     return f'conv{index}.{_FROM_OFFICIAL[part]}.{param}'
 
 
-def _shape(value: Any) -> Union[tuple, str]:
-    return tuple(value.shape) if isinstance(value, torch.Tensor) else type(
-        value).__name__
-
-
-def _listed(items: Sequence[str], limit: int = 20) -> str:
-    more = len(items) - limit
-    return ', '.join(items[:limit]) + (f' (and {more} more)'
-                                       if more > 0 else '')
-
-
-def _key_problems(expected: Mapping[str, torch.Size],
+def _key_problems(expected: Mapping[str, torch.Tensor],
                   given: Mapping[str, Any],
                   optional: Iterable[str] = ()) -> str:
-    """Describe missing, unexpected and wrongly shaped keys ('' if none)."""
-    missing = sorted(set(expected) - set(given) - set(optional))
-    unexpected = sorted(set(given) - set(expected))
-    wrong = [
-        f'{key}: {_shape(given[key])} instead of {tuple(shape)}'
-        for key, shape in expected.items()
-        if key in given and _shape(given[key]) != tuple(shape)
-    ]
-    problems = [
-        f'{title} [{_listed(items)}]'
-        for title, items in (('missing keys', missing), (
-            'unexpected keys', unexpected), ('wrong shapes', wrong)) if items
-    ]
-    return '; '.join(problems)
-
-
-def _strip_module_prefix(state_dict: Mapping[str, Any]) -> Dict[str, Any]:
-    return {
-        key[len('module.'):] if key.startswith('module.') else key: value
-        for key, value in state_dict.items()
-    }
+    """Missing, unexpected and wrongly shaped keys, one per line ('' if
+    none); ``optional`` keys may be missing."""
+    result = match_state_dicts(expected, given, optional_parts=())
+    result.missing = [key for key in result.missing if key not in optional]
+    return '' if result.ok else '\n' + result.problems()
 
 
 def convert_zsda_darkener(state_dict: Mapping[str, Any],
@@ -101,7 +79,7 @@ def convert_zsda_darkener(state_dict: Mapping[str, Any],
     if not isinstance(state_dict, Mapping):
         raise ValueError(f'{source}: expected a state_dict (a mapping of '
                          f'names to tensors), got {type(state_dict)}')
-    state_dict = _strip_module_prefix(state_dict)
+    state_dict = strip_module_prefix(state_dict, source)
     cfg = dict(DEFAULT_DARKENER_CFG)
     try:
         first_dw = state_dict['e_conv0.depth_conv.weight']
@@ -120,18 +98,18 @@ def convert_zsda_darkener(state_dict: Mapping[str, Any],
         raise ValueError(f'{source}: unsupported darkening network '
                          f'({error})') from None
     expected = {
-        _official_key(key): value.shape
+        _official_key(key): value
         for key, value in template.state_dict().items()
     }
     problems = _key_problems(expected, state_dict, OPTIONAL_OFFICIAL_KEYS)
     stored_dim = state_dict.get('encode_dim')
     if not problems and stored_dim is not None and int(
             stored_dim) != cfg['encode_dim']:
-        problems = (f'encode_dim buffer is {int(stored_dim)} but e_conv0 '
+        problems = (f' encode_dim buffer is {int(stored_dim)} but e_conv0 '
                     f'takes {cfg["encode_dim"]} exposure channels')
     if problems:
         raise ValueError(f'{source} is not an official darkening checkpoint '
-                         f'("v2" layout): {problems}')
+                         f'("v2" layout):{problems}')
     converted = {
         _our_key(key): value.detach().clone()
         for key, value in state_dict.items()
@@ -174,12 +152,12 @@ def _darkener_state(checkpoint: Any, path: str) -> Tuple[dict, dict]:
             and isinstance(checkpoint.get('state_dict'), Mapping)):
         hint = ''
         if isinstance(checkpoint, Mapping) and any(
-                _OFFICIAL.match(k) for k in _strip_module_prefix(checkpoint)):
+                _OFFICIAL.match(k) for k in strip_module_prefix(checkpoint)):
             hint = (' It looks like an official darkening state_dict: '
                     f'convert it with {CONVERTER}.')
         raise ValueError(f'{path} is not a darkener checkpoint: no '
                          f'"state_dict" entry.{hint}')
-    state_dict = checkpoint['state_dict']
+    state_dict = checkpoint_state_dict(checkpoint, path)
     meta = checkpoint.get('meta')
     meta = meta if isinstance(meta, Mapping) else {}
     cfg = meta.get('darkener_cfg')
@@ -224,11 +202,10 @@ def load_darkener(path: str,
     if not isinstance(model, DarkeningModule):
         raise ValueError(f'{path}: darkener_cfg {cfg} builds a '
                          f'{type(model).__name__}, not a DarkeningModule')
-    expected = {key: value.shape for key, value in model.state_dict().items()}
-    problems = _key_problems(expected, state_dict)
+    problems = _key_problems(model.state_dict(), state_dict)
     if problems:
         raise ValueError(f'{path}: the weights do not fit the darkener '
-                         f'{cfg}: {problems}')
+                         f'{cfg} (strict loading):{problems}')
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as error:  # e.g. buffers that disagree with cfg

@@ -1,8 +1,9 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 from .checkpoint_check import (
+                               CheckpointMismatchError,
                                KeyMatch,
-                               check_checkpoint_keys,
-                               match_checkpoint_keys,
+                               check_strict_match,
+                               match_state_dicts,
 )
 from .compat import allow_trusted_checkpoints, patch_mmaction_drn
 from .dist import (
@@ -12,7 +13,8 @@ from .dist import (
 )
 
 __all__ = [
-    'KeyMatch', 'check_checkpoint_keys', 'match_checkpoint_keys',
+    'CheckpointMismatchError', 'KeyMatch', 'check_strict_match',
+    'match_state_dicts',
     'allow_trusted_checkpoints', 'patch_mmaction_drn',
     'CPUDistributedDataParallel', 'is_cpu_only', 'setup_cpu_distributed'
 ]

@@ -301,7 +301,9 @@ def build_launch_runner(cfg: Config) -> Runner:
     Fixes the dataloaders' ``persistent_workers``
     (:func:`fix_persistent_workers`) and prepares a distributed run on a
     machine without a GPU (``setup_cpu_distributed``) for
-    ``cfg.launcher``.
+    ``cfg.launcher``. The runner checks every checkpoint it loads
+    (``load_from``, resume) strictly, whatever the config
+    (:class:`mmsimmm.engine.hooks.CheckpointMatchHook`).
 
     Args:
         cfg (Config): The config from :func:`load_launch_config`, changed
@@ -310,9 +312,15 @@ def build_launch_runner(cfg: Config) -> Runner:
     Returns:
         Runner: The runner.
     """
+    from mmsimmm.engine.hooks.checkpoint_match_hook import (
+        register_checkpoint_match_hook,
+    )
+
     fix_persistent_workers(cfg)
     setup_cpu_distributed(cfg, cfg.launcher)
-    return build_runner(cfg)
+    runner = build_runner(cfg)
+    register_checkpoint_match_hook(runner)
+    return runner
 
 
 def finish_launch(cfg: Config) -> None:

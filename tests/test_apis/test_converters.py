@@ -10,17 +10,18 @@ import torch
 
 from mmsimmm.apis.converters import (
     check_outputs,
-    list_keys,
     load_checkpoint_dict,
     save_converted,
+    save_verified,
     unpickling_culprit,
     unwrap_state_dict,
 )
+from mmsimmm.utils.checkpoint_check import CheckpointMismatchError, listed
 
 
-def test_list_keys():
-    assert list_keys(['a', 'b']) == 'a, b'
-    assert list_keys(['a', 'b', 'c'], limit=2) == 'a, b (and 1 more)'
+def test_listed():
+    assert listed(['a', 'b']) == 'a, b'
+    assert listed(['a', 'b', 'c'], limit=2) == 'a, b ... (1 more)'
 
 
 def test_load_checkpoint_dict(tmp_path):
@@ -45,14 +46,36 @@ def test_unwrap_state_dict():
     weight = torch.zeros(1)
     wrapped = dict(state_dict={'module.a': weight, 'module.b': weight})
     assert list(unwrap_state_dict(wrapped, 'x.pth')) == ['a', 'b']
-    # a prefix on only some keys stays
+    # a prefix on only some keys is refused, naming the others
     mixed = {'module.a': weight, 'b': weight}
-    assert list(unwrap_state_dict(mixed, 'x.pth')) == ['module.a', 'b']
+    with pytest.raises(ValueError, match=r'x.pth: only some keys have the '
+                       r'"module." prefix; 1 keys without it: b'):
+        unwrap_state_dict(mixed, 'x.pth')
     with pytest.raises(ValueError, match="x.pth: 'state_dict' is empty"):
         unwrap_state_dict(dict(state_dict={}), 'x.pth')
     not_tensors = {f'k{i}': i for i in range(3)}
-    with pytest.raises(ValueError, match=r'k0, k1 \(and 1 more\)'):
+    with pytest.raises(ValueError, match=r'k0, k1 \.\.\. \(1 more\)'):
         unwrap_state_dict(not_tensors, 'x.pth', limit=2)
+
+
+def test_save_verified(tmp_path):
+    """The output takes its name only once it loads strictly into the
+    target; on a mismatch nothing is left behind and every key is named."""
+    target = dict(w=torch.zeros(2, 3), b=torch.zeros(2))
+    dst = tmp_path / 'out.pth'
+    save_verified(dict(state_dict=dict(w=torch.ones(2, 3), b=torch.ones(2)),
+                       meta=dict(x=1)), str(dst), target, 'Toy')
+    assert torch.equal(torch.load(dst)['state_dict']['w'], torch.ones(2, 3))
+    bad = tmp_path / 'bad.pth'
+    with pytest.raises(CheckpointMismatchError) as error:
+        save_verified(dict(state_dict=dict(w=torch.ones(3, 3),
+                                           c=torch.ones(1))),
+                      str(bad), target, 'Toy')
+    message = str(error.value)
+    assert 'w: checkpoint (3, 3) vs model (2, 3)' in message, message
+    assert '  - b' in message and '  - c' in message, message
+    assert 'must load strictly into Toy' in message
+    assert list(tmp_path.iterdir()) == [dst]
 
 
 def test_check_outputs(tmp_path):

@@ -67,8 +67,10 @@ def test_load_converted_and_bad_files(tmp_path):
     with pytest.raises(ValueError) as error:
         load_darkener(str(other))
     assert 'resnet.pth' in str(error.value)
-    assert 'unexpected keys [conv1.weight]' in str(error.value)
-    assert 'missing keys [conv0.depthwise.bias' in str(error.value)
+    assert 'unexpected (not in the model) (1):\n  - conv1.weight' in str(
+        error.value)
+    assert 'missing from the checkpoint (' in str(error.value)
+    assert '  - conv0.depthwise.bias\n' in str(error.value)
 
     with pytest.raises(FileNotFoundError):
         load_darkener(str(tmp_path / 'absent.pth'))

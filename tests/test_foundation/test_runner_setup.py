@@ -3,6 +3,7 @@
 import argparse
 import os
 import os.path as osp
+from types import SimpleNamespace
 
 import pytest
 from mmengine.config import Config
@@ -216,9 +217,15 @@ def test_load_launch_config_and_runner(tmp_path, monkeypatch):
     cfg = runner_setup.load_launch_config(args)
     assert (cfg.launcher, cfg.extra) == ('none', 1)
     assert cfg.work_dir == osp.join('./work_dirs', 'cfg')
-    monkeypatch.setattr(runner_setup, 'build_runner', lambda cfg: 'runner')
-    assert runner_setup.build_launch_runner(cfg) == 'runner'
+    hooks = []
+    runner = SimpleNamespace(
+        cfg=cfg, hooks=hooks,
+        register_hook=lambda hook, priority=None: hooks.append(hook))
+    monkeypatch.setattr(runner_setup, 'build_runner', lambda cfg: runner)
+    assert runner_setup.build_launch_runner(cfg) is runner
     assert cfg.train_dataloader.persistent_workers is False
+    # every launched runner checks its checkpoints strictly
+    assert [type(hook).__name__ for hook in hooks] == ['CheckpointMatchHook']
 
 
 @pytest.mark.parametrize('launcher, initialized, expected', [

@@ -7,11 +7,9 @@ checkpoint, no ``scalars.json``). Runs go through ``tools/train.py``'s
 """
 import os
 import os.path as osp
-from types import SimpleNamespace
 
 import pytest
 import torch
-from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 from mmsimmm.apis import load_darkener
@@ -23,7 +21,10 @@ from mmsimmm.engine.hooks.checkpoint_match_hook import (  # noqa: F401
 )
 from mmsimmm.registry import MODELS
 from mmsimmm.utils import allow_trusted_checkpoints
-from mmsimmm.utils.checkpoint_check import check_checkpoint_keys
+from mmsimmm.utils.checkpoint_check import (
+    CheckpointMismatchError,
+    check_strict_match,
+)
 
 from .conftest import dump_cfg, simmm_cfg, write_images
 
@@ -169,13 +170,18 @@ def test_load_from_another_architecture(tiny_images, tmp_path, variant,
     cfg = simmm_cfg(str(tmp_path / 'work'), tiny_images,
                     custom_hooks=[dict(type='mmsimmm.CheckpointMatchHook')])
     cfg.load_from = ckpt
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(CheckpointMismatchError) as error:
         Runner.from_cfg(cfg).train()
     message = str(error.value)
-    assert ckpt in message and 'below the threshold of 90%' in message
-    matched, total = message.split(' model weights matched')[0].split(
-        'only ')[-1].split('/')
-    assert int(total) > 100 and int(matched) / int(total) < 0.2, message
+    assert message.startswith(f'{ckpt} does not match the model'), message
+    if variant == 'wider':
+        assert 'backbone.conv1.weight: checkpoint (16, 3, 7, 7) vs model ' \
+            '(8, 3, 7, 7)' in message, message
+        assert 'head.fc.weight: checkpoint (2, 128) vs model (2, 64)' in \
+            message, message
+    else:
+        assert '  - backbone.conv1.weight\n' in message, message
+        assert '  - conv1.weight\n' in message, message
     no_checkpoint_written(str(tmp_path / 'work'))
 
 
@@ -190,23 +196,36 @@ def test_load_from_mismatch_is_only_a_warning_without_the_hook(
     assert (tmp_path / 'work' / 'iter_1.pth').exists()
 
 
-def test_load_from_upstream_task_checkpoint_passes(tiny_images, tmp_path):
-    """A plain task checkpoint (no darkener/BYOL keys) is 100% matched,
-    and a new head (num_classes) is tolerated by the 90% threshold."""
+def test_load_from_upstream_task_checkpoint_passes():
+    """A plain task checkpoint (no darkener/BYOL keys) matches the task
+    part exactly; SimMinMax's own parts keep their initial values. A new
+    head is refused unless skip_keys names it; `module.` is revised."""
     task = simmm_cfg('', '').model.task_model
     state = MODELS.build(task).state_dict()
     model_state = MODELS.build(simmm_cfg('', '').model).state_dict()
-    result = check_checkpoint_keys(model_state, dict(state_dict=state))
-    assert result.ratio == 1 and result.total == len(state)
+    result = check_strict_match(model_state, dict(state_dict=state))
+    assert result.ok and len(result.matched) == len(state)
+    assert result.not_loaded and all(
+        k.startswith(('darkener.', 'byol_')) for k in result.not_loaded)
+    assert 'not in the checkpoint (SimMinMax parts kept as initialised): ' \
+        'darkener.* (' in result.summary()
     state['head.fc.weight'] = torch.zeros(10, 64)
     state['head.fc.bias'] = torch.zeros(10)
-    result = check_checkpoint_keys(model_state, dict(state_dict=state))
-    assert 0.9 < result.ratio < 1 and len(result.wrong_shape) == 2
-    # DDP-saved keys (`module.` prefix) are revised as MMEngine does
     wrapped = {f'module.{k}': v for k, v in state.items()}
-    assert check_checkpoint_keys(model_state, wrapped).ratio == result.ratio
-    with pytest.raises(ValueError, match='below the threshold of 99%'):
-        check_checkpoint_keys(model_state, wrapped, min_ratio=0.99)
+    for checkpoint in (dict(state_dict=state), wrapped):
+        with pytest.raises(CheckpointMismatchError) as error:
+            check_strict_match(model_state, checkpoint, source='day.pth')
+        assert 'head.fc.weight: checkpoint (10, 64) vs model (2, 64)' in \
+            str(error.value)
+    result = check_strict_match(model_state, wrapped,
+                                skip_keys=['head.fc.*'])
+    assert result.skipped == ['head.fc.bias', 'head.fc.weight']
+    # resuming: SimMinMax's own parts must be there too
+    with pytest.raises(CheckpointMismatchError) as error:
+        check_strict_match(model_state, wrapped, skip_keys=['head.fc.'],
+                           resume=True)
+    assert 'missing from the checkpoint' in str(error.value)
+    assert '  - darkener.conv0.depthwise.weight' in str(error.value)
 
 
 def simmm_ckpt_with_darkener(path: str, num_features: int) -> str:
@@ -228,17 +247,19 @@ def test_darkener_of_another_architecture(tiny_images, tmp_path,
     cfg = simmm_cfg(str(tmp_path / 'work'), tiny_images, stages=(0, 2),
                     custom_hooks=[dict(type='mmsimmm.CheckpointMatchHook')])
     cfg.load_from = ckpt
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(CheckpointMismatchError) as error:
         Runner.from_cfg(cfg).train()
     message = str(error.value)
-    assert ckpt in message and 'darkener weights do not fit' in message
-    assert 'darkener.conv0.pointwise.weight: (16, 4, 1, 1) vs (8, 4, 1, 1)' \
-        in message, message
+    assert message.startswith(f'{ckpt} does not match the model'), message
+    assert 'darkener.conv0.pointwise.weight: checkpoint (16, 4, 1, 1) vs ' \
+        'model (8, 4, 1, 1)' in message, message
     no_checkpoint_written(str(tmp_path / 'work'))
     # mmsimmm.apis.load_darkener refuses it too (its meta says 8 features)
     with pytest.raises(ValueError) as error:
         load_darkener(ckpt)
-    assert ckpt in str(error.value) and 'wrong shapes' in str(error.value)
+    assert ckpt in str(error.value)
+    assert 'conv0.pointwise.weight: checkpoint (16, 4, 1, 1) vs model ' \
+        '(8, 4, 1, 1)' in str(error.value), str(error.value)
 
 
 def task_ckpt(path: str, nan_keys=()) -> str:
@@ -281,16 +302,16 @@ def test_non_finite_keys_are_listed_and_counted(tmp_path):
     checkpoint = dict(state_dict={k: v.clone() for k, v in state.items()})
     checkpoint['state_dict']['not_in_the_model.weight'] = torch.tensor(
         [float('inf')])
-    runner = SimpleNamespace(model=model, _load_from='diverged.pth',
-                             _resume=False, logger=MMLogger.get_instance(
-                                 'test_non_finite_keys'))
-    hook = CheckpointMatchHook()
-    hook.after_load_checkpoint(runner, checkpoint)  # finite: passes
+    hook = CheckpointMatchHook(skip_keys=['not_in_the_model.*'])
+    hook.check(model, checkpoint, 'diverged.pth')  # finite: passes
+    assert 'not_in_the_model.weight' not in checkpoint['state_dict']
+    checkpoint['state_dict']['not_in_the_model.weight'] = torch.tensor(
+        [float('inf')])
     for key in bad:
         checkpoint['state_dict'][key] = torch.full_like(
             state[key], float('nan'))
     with pytest.raises(ValueError) as error:
-        hook.after_load_checkpoint(runner, checkpoint)
+        hook.check(model, checkpoint, 'diverged.pth')
     message = str(error.value)
     assert message.startswith('diverged.pth holds NaN/Inf values in 7 of')
     assert ', '.join(bad[:5]) + ' ... (2 more)' in message, message

@@ -119,7 +119,16 @@ def test_unknown_keys_and_whitening_file(repo_root, tmp_path):
     assert list(out) == ['backbone.conv1.weight', 'neck.p']
 
     src, dst = str(tmp_path / 'ckpt.pth'), str(tmp_path / 'out.pth')
-    torch.save(dict(state_dict=base, meta=dict(Lw={})), src)
+    # not a whole ResNet: refused, nothing written
+    torch.save(dict(state_dict=base), src)
+    with pytest.raises(ValueError, match='no standard ResNet'):
+        tool.main([src, dst])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['ckpt.pth']
+    features = nn.Sequential(
+        *list(torchvision.models.resnet18(weights=None).children())[:-2])
+    state = {f'features.{k}': v for k, v in features.state_dict().items()}
+    torch.save(dict(state_dict=dict(state, **{'pool.p': torch.ones(1)}),
+                    meta=dict(Lw={})), src)
     lw_src = str(tmp_path / 'lw_numpy.pth')
     rng = np.random.default_rng(0)
     m, proj = rng.normal(size=(8, 1)), rng.normal(size=(8, 8))

@@ -3,7 +3,11 @@
 
 Written for the converter tests from the layout description (module names,
 shapes and forward order of the official ZSDA segmentation model); it is a
-second, independent implementation used to check ``RefineNetHead``.
+second, independent implementation used to check ``RefineNetHead``. As the
+official training code builds it, the classifier has 20 outputs: the 19
+Cityscapes classes and a void class 19. :class:`OfficialRefineNetBYOL` adds
+the training-only parts of the official BYOL wrapper (``encoder_k``,
+``head_q``, ``head_k``, ``pred``) in the official key order.
 """
 from typing import List
 
@@ -78,9 +82,11 @@ class OfficialRefineNet(nn.Module):
     """Official names: resnet, p_ims1d2_outl*, adapt_stage*, mflow_conv_g*,
     clf_conv; dropout ``do``."""
 
-    def __init__(self, num_classes: int = 19, depth: int = 101) -> None:
+    def __init__(self, num_classes: int = 20, depth: int = 101) -> None:
         super().__init__()
+        self.depth = depth
         self.resnet = _Trunk(depth)
+        self._add_training_branches()
         self.do = nn.Dropout(p=0.5)
         widths = {1: 512, 2: 256, 3: 256, 4: 256}
         in_channels = {1: 2048, 2: 1024, 3: 512, 4: 256}
@@ -101,6 +107,9 @@ class OfficialRefineNet(nn.Module):
                 setattr(self, f'mflow_conv_g{s}_b3_joint_varout_dimred',
                         _conv(w, 256))
         self.clf_conv = nn.Conv2d(256, num_classes, 3, 1, 1, bias=True)
+
+    def _add_training_branches(self) -> None:
+        """Modules registered right after ``resnet`` (none here)."""
 
     @staticmethod
     def _up(x: Tensor, size) -> Tensor:
@@ -128,3 +137,53 @@ class OfficialRefineNet(nn.Module):
             top = y
         out = self._up(top, (4 * l1.shape[2], 4 * l1.shape[3]))
         return self.clf_conv(self.do(out))
+
+
+class _Projector(nn.Module):
+    """conv1 3x3 -> bn1 (2D) -> ReLU -> GAP -> fc1 -> bn2 (1D) -> ReLU ->
+    fc2."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, 64, 3, 1, 1)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.fc1 = nn.Linear(64, 128)
+        self.bn2 = nn.BatchNorm1d(128)
+        self.fc2 = nn.Linear(128, 128)
+
+
+class _Predictor(nn.Module):
+    """fc1 -> bn1 -> ReLU -> fc2; ``bn2`` exists but is unused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(128, 128)
+        self.bn1 = nn.BatchNorm1d(128)
+        self.bn2 = nn.BatchNorm1d(128)
+        self.fc2 = nn.Linear(128, 128)
+
+
+class _PerStage(nn.Module):
+    """``MLPs.{0..3}``: one module per backbone stage."""
+
+    def __init__(self, modules: List[nn.Module]) -> None:
+        super().__init__()
+        self.MLPs = nn.ModuleList(modules)
+
+
+class OfficialRefineNetBYOL(OfficialRefineNet):
+    """The official ``RefineNet_BYOL`` layout (1520 state_dict entries).
+
+    Keys in the official order: ``resnet``, ``encoder_k`` (a copy of the
+    backbone), ``head_q`` / ``head_k`` (projectors for l1..l4), ``pred``
+    (predictors), then the decoder and ``clf_conv``. The segmentation
+    logits come out of the same decoder as the plain model.
+    """
+
+    def _add_training_branches(self) -> None:
+        # the momentum backbone: other values than `resnet` after training
+        self.encoder_k = _Trunk(self.depth)
+        widths = (256, 512, 1024, 2048)
+        self.head_q = _PerStage([_Projector(c) for c in widths])
+        self.head_k = _PerStage([_Projector(c) for c in widths])
+        self.pred = _PerStage([_Predictor() for _ in widths])

@@ -79,10 +79,12 @@ def test_converter_errors(tmp_path):
     with pytest.raises(ValueError) as error:
         CONVERTER.main([str(src), str(dst)])
     message = str(error.value)
-    for part in (str(src), 'missing keys [e_conv3.point_conv.weight]',
-                 'unexpected keys [e_conv3.pointwise.weight]',
-                 'e_conv7.point_conv.bias: (3,) instead of (6,)'):
-        assert part in message
+    for part in (str(src), 'missing from the checkpoint (1):\n'
+                 '  - e_conv3.point_conv.weight',
+                 'unexpected (not in the model) (1):\n'
+                 '  - e_conv3.pointwise.weight',
+                 'e_conv7.point_conv.bias: checkpoint (3,) vs model (6,)'):
+        assert part in message, message
     assert not dst.exists()
 
     torch.save(state_dict, src)

@@ -10,10 +10,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 from mmsimmm.models.decode_heads import RefineNetHead
+from mmsimmm.utils.checkpoint_check import check_strict_match
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -36,30 +38,54 @@ official = load_module(HERE / 'official_refinenet.py')
 
 
 # ------------------------------------------------------------ converter
+ND_512_CONFIG = REPO / 'configs/mmseg/' \
+    'refinenet_r101_2xb2-100e_cityscapes-384x768_night-driving-512x1024.py'
+
+
 @pytest.fixture(scope='module')
 def official_model():
+    """The official plain RefineNet: 20 outputs (19 classes + void)."""
     torch.manual_seed(0)
-    return official.OfficialRefineNet(num_classes=19, depth=101).eval()
+    return official.OfficialRefineNet(depth=101).eval()
 
 
-def mmseg_refinenet(depth=101):
+@pytest.fixture(scope='module')
+def official_byol():
+    """The official RefineNet_BYOL wrapper, 20 outputs."""
+    torch.manual_seed(2)
+    return official.OfficialRefineNetBYOL(depth=101).eval()
+
+
+def config_model(config: Path):
+    """The segmentor of a test config (random weights)."""
     init_default_scope('mmseg')
-    return MODELS.build(
+    return MODELS.build(Config.fromfile(str(config)).model)
+
+
+@pytest.fixture(scope='module')
+def test_config_models():
+    """The models of the Dark Zurich and Nighttime Driving test configs."""
+    return {
+        config.name: config_model(config)
+        for config in (DZ_512_CONFIG, ND_512_CONFIG)
+    }
+
+
+def save_official(model, path: Path) -> Path:
+    """An official checkpoint file: DataParallel keys, model_state_dict."""
+    state = {f'module.{k}': v for k, v in model.state_dict().items()}
+    torch.save(
         dict(
-            type='EncoderDecoder',
-            backbone=dict(
-                type='ResNet',
-                depth=depth,
-                out_indices=(0, 1, 2, 3),
-                style='pytorch',
-                deep_stem=False,
-                norm_cfg=dict(type='BN', requires_grad=True)),
-            decode_head=dict(type='mmsimmm.RefineNetHead', num_classes=19),
-            train_cfg=dict(),
-            test_cfg=dict(mode='whole')))
+            epoch=3,
+            model_state_dict=state,
+            optimizer_state_dict={},
+            best_miou=0.5,
+            best_miou_dz=0.3,
+            best_miou_nd=0.4), path)
+    return path
 
 
-def test_reference_has_official_layout(official_model):
+def test_reference_has_official_layout(official_model, official_byol):
     state = official_model.state_dict()
     assert len(state) == 712
     decoder = [k for k in state if not k.startswith('resnet.')]
@@ -68,6 +94,18 @@ def test_reference_has_official_layout(official_model):
     assert 'mflow_conv_g4_b3_joint_varout_dimred.weight' not in state
     assert state['adapt_stage2_b.0.1_conv.bias'].shape == (256, )
     assert state['p_ims1d2_outl1_dimred.weight'].shape == (512, 2048, 3, 3)
+    assert state['clf_conv.weight'].shape == (20, 256, 3, 3)
+    assert state['clf_conv.bias'].shape == (20, )
+    byol = official_byol.state_dict()
+    assert len(byol) == 1520
+    groups = list(dict.fromkeys(k.split('.')[0] for k in byol))
+    assert groups[:6] == ['resnet', 'encoder_k', 'head_q', 'head_k', 'pred',
+                          'p_ims1d2_outl1_dimred']
+    assert groups[-1] == 'clf_conv'
+    assert sum(k.startswith('encoder_k.') for k in byol) == 624
+    assert sum(k.startswith('pred.') for k in byol) == 56
+    assert byol['head_k.MLPs.3.conv1.weight'].shape == (64, 2048, 3, 3)
+    assert byol['pred.MLPs.0.bn2.running_var'].shape == (128, )
 
 
 def test_decoder_name_table_is_one_to_one():
@@ -87,63 +125,97 @@ def test_decoder_name_table_is_one_to_one():
     assert table['clf_conv.bias'] == 'decode_head.conv_seg.bias'
 
 
-def test_converted_checkpoint_gives_equal_logits(official_model, tmp_path):
-    src, dst = tmp_path / 'best_weights.pth.tar', tmp_path / 'converted.pth'
-    state = {f'module.{k}': v for k, v in official_model.state_dict().items()}
-    torch.save(
-        dict(epoch=3, model_state_dict=state, optimizer_state_dict={}), src)
+@pytest.mark.parametrize('form', ['plain', 'byol'])
+def test_official_checkpoint_loads_strictly_with_equal_logits(
+        form, official_model, official_byol, test_config_models, tmp_path):
+    """The official 20-output model (plain and BYOL wrapper), converted,
+    loads STRICTLY into the Dark Zurich and Nighttime Driving test configs'
+    model; its logits equal the official logits of classes 0-18."""
+    source = official_model if form == 'plain' else official_byol
+    src = save_official(source, tmp_path / 'best_weights_dz.pth.tar')
+    dst = tmp_path / 'converted.pth'
     converter.main([str(src), str(dst)])
-
-    checkpoint = torch.load(dst, map_location='cpu', weights_only=False)
-    assert len(checkpoint['state_dict']) == 712
+    assert not Path(f'{dst}.part').exists()
+    checkpoint = torch.load(dst, map_location='cpu', weights_only=True)
+    state = checkpoint['state_dict']
+    assert len(state) == 712
+    assert state['decode_head.conv_seg.weight'].shape == (19, 256, 3, 3)
     assert len(checkpoint['meta']['dataset_meta']['classes']) == 19
-    model = mmseg_refinenet()
-    model.load_state_dict(checkpoint['state_dict'], strict=True)
-    model.eval()
     torch.manual_seed(1)
-    inputs = torch.randn(1, 3, 64, 64)
+    inputs = torch.randn(1, 3, 64, 128)
     with torch.no_grad():
-        expected = official_model(inputs)
-        logits = model(inputs, mode='tensor')
-    assert logits.shape == expected.shape == (1, 19, 64, 64)
+        expected = source(inputs)
+    assert expected.shape == (1, 20, 64, 128)
     assert expected.abs().max() > 1  # not a degenerate comparison
-    torch.testing.assert_close(logits, expected, atol=1e-4, rtol=0)
+    for name, model in test_config_models.items():
+        # mmsimmm's strict check (tools/test.py) and PyTorch's agree
+        check_strict_match(model.state_dict(), checkpoint, source=str(dst))
+        model.load_state_dict(state, strict=True)
+        model.eval()
+        with torch.no_grad():
+            logits = model(inputs, mode='tensor')
+        assert logits.shape == (1, 19, 64, 128), name
+        torch.testing.assert_close(
+            logits, expected[:, :19], atol=1e-4, rtol=0, msg=name)
 
 
-def byol_state(plain):
-    """Plain official state + the RefineNet_BYOL training-only keys."""
-    state = dict(plain)
-    for key, value in plain.items():
-        if key.startswith('resnet.'):
-            state['encoder_k.' + key[len('resnet.'):]] = value.clone()
-    bn = ('weight', 'bias', 'running_mean', 'running_var',
-          'num_batches_tracked')
-    for k in range(4):
-        for head in ('head_q', 'head_k'):
-            names = ['conv1.weight', 'conv1.bias', 'fc1.weight', 'fc1.bias',
-                     'fc2.weight', 'fc2.bias']
-            names += [f'bn{i}.{p}' for i in (1, 2) for p in bn]
-            for name in names:
-                state[f'{head}.MLPs.{k}.{name}'] = torch.zeros(1)
-        names = ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']
-        names += [f'bn{i}.{p}' for i in (1, 2) for p in bn]
-        for name in names:
-            state[f'pred.MLPs.{k}.{name}'] = torch.zeros(1)
-    return {f'module.{k}': v for k, v in state.items()}
+def test_unconverted_void_classifier_is_refused(test_config_models):
+    """What the old converter produced (20 rows kept) does not load."""
+    plain = {f'decode_head.conv_seg.{p}': v
+             for p, v in (('weight', torch.zeros(20, 256, 3, 3)),
+                          ('bias', torch.zeros(20)))}
+    model = test_config_models[DZ_512_CONFIG.name]
+    full = dict(model.state_dict(), **plain)
+    with pytest.raises(ValueError) as error:
+        check_strict_match(model.state_dict(), dict(state_dict=full),
+                           source='old.pth')
+    message = str(error.value)
+    assert 'decode_head.conv_seg.weight: checkpoint (20, 256, 3, 3) vs ' \
+        'model (19, 256, 3, 3)' in message, message
+    assert 'decode_head.conv_seg.bias: checkpoint (20,) vs model (19,)' \
+        in message, message
 
 
-def test_byol_checkpoint_drops_training_keys(official_model, capsys):
-    plain = official_model.state_dict()
-    state = byol_state(plain)
-    assert len(state) == 1520
+def test_byol_checkpoint_drops_training_keys_and_void(official_byol,
+                                                      capsys):
+    byol = official_byol.state_dict()
+    state = {f'module.{k}': v for k, v in byol.items()}
     converted = converter.convert(state)
     assert len(converted) == 712
+    # the online backbone, not the momentum one
     assert torch.equal(converted['backbone.layer3.22.conv2.weight'],
-                       plain['resnet.layer3.22.conv2.weight'])
+                       byol['resnet.layer3.22.conv2.weight'])
+    assert not torch.equal(byol['resnet.layer3.22.conv2.weight'],
+                           byol['encoder_k.layer3.22.conv2.weight'])
     assert torch.equal(converted['decode_head.conv_seg.weight'],
-                       plain['clf_conv.weight'])
+                       byol['clf_conv.weight'][:19])
+    assert torch.equal(converted['decode_head.conv_seg.bias'],
+                       byol['clf_conv.bias'][:19])
     out = capsys.readouterr().out
-    assert 'encoder_k. 624' in out and 'pred. 56' in out
+    assert 'encoder_k. 624' in out and 'pred. 56' in out, out
+    assert 'dropped the void row 19' in out, out
+
+
+def test_classifier_width(official_model, capsys):
+    """19 rows are kept as they are; other widths are refused."""
+    state = dict(official_model.state_dict())
+    state['clf_conv.weight'] = state['clf_conv.weight'][:19]
+    state['clf_conv.bias'] = state['clf_conv.bias'][:19]
+    converted = converter.convert(state)
+    assert torch.equal(converted['decode_head.conv_seg.weight'],
+                       state['clf_conv.weight'])
+    assert 'no void row' in capsys.readouterr().out
+    for rows in (21, 18):
+        state['clf_conv.weight'] = torch.zeros(rows, 256, 3, 3)
+        state['clf_conv.bias'] = torch.zeros(rows)
+        with pytest.raises(ValueError) as error:
+            converter.convert(state)
+        assert f'clf_conv.weight ({rows}, 256, 3, 3)' in str(error.value)
+        assert '20 outputs' in str(error.value)
+    state['clf_conv.weight'] = torch.zeros(20, 256, 3, 3)
+    state['clf_conv.bias'] = torch.zeros(19)
+    with pytest.raises(ValueError, match=r'clf_conv.bias \(19,\)'):
+        converter.convert(state)
 
 
 def test_converter_reports_all_bad_keys(official_model):
@@ -163,7 +235,7 @@ def test_converter_rejects_mixed_prefix_and_bad_files(official_model,
                                                       tmp_path):
     state = dict(official_model.state_dict())
     state['module.clf_conv.bias'] = state.pop('clf_conv.bias')
-    with pytest.raises(ValueError, match='Only some keys'):
+    with pytest.raises(ValueError, match='only some keys'):
         converter.convert(state)
     bad = tmp_path / 'bad.pth'
     torch.save(dict(state_dict={}), bad)

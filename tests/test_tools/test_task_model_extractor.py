@@ -113,3 +113,31 @@ def test_split_keeps_task_keys_and_counts_the_rest():
     with pytest.raises(ValueError, match='holds only SimMinMax parts'):
         extractor.split_task_state(
             {'darkener.w': torch.zeros(1)}, 'ck.pth')
+
+
+def test_config_verifies_the_output(trained_checkpoint, tmp_path):
+    """--config: the output is checked to load strictly into the config's
+    task model (SimMinMax or plain config); a mismatch names the keys and
+    both shapes, and nothing is written."""
+    from mmengine.config import Config
+
+    simmm = dict(type='mmsimmm.SimMinMax', task_model=tiny_classifier_cfg(),
+                 darkener=dict(type='mmsimmm.DarkeningModule'))
+    for name, model in (('simmm', simmm), ('plain', tiny_classifier_cfg())):
+        config = str(tmp_path / f'{name}.py')
+        Config(dict(model=model, default_scope='mmpretrain')).dump(config)
+        dst = tmp_path / f'{name}.pth'
+        extractor.main([str(trained_checkpoint), str(dst), '--allow-pickle',
+                        '--config', config])
+        assert dst.is_file()
+    other = str(tmp_path / 'other.py')
+    Config(dict(model=tiny_classifier_cfg(num_classes=3),
+                default_scope='mmpretrain')).dump(other)
+    dst = tmp_path / 'other.pth'
+    with pytest.raises(ValueError) as error:
+        extractor.main([str(trained_checkpoint), str(dst), '--allow-pickle',
+                        '--config', other])
+    message = str(error.value)
+    assert 'head.fc.weight: checkpoint (4, 64) vs model (3, 64)' in message
+    assert f'must load strictly into the task model of {other}' in message
+    assert not dst.exists() and not (tmp_path / 'other.pth.part').exists()

@@ -62,14 +62,12 @@ from mmsimmm.models.darkeners import sample_exposure
 from mmsimmm.models.utils import FeatureRecorder, PixelSpace
 from mmsimmm.registry import MODELS
 from mmsimmm.utils import allow_trusted_checkpoints
+from mmsimmm.utils.checkpoint_check import load_strictly
 from mmsimmm.utils.runner_setup import load_config
 
 OUT_NAME = 'feature_similarity'
 #: Backbone families rebuilt with all four stages as outputs by default.
 MULTI_STAGE_BACKBONES = ('ResNet', 'ConvNeXt', 'Swin')
-#: State-dict prefixes of SimMinMax parts that are not the task model.
-NON_TASK_PREFIXES = ('darkener.', 'byol_projector.', 'byol_predictor.',
-                     'byol_target.', 'darken_feature_model.')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -181,40 +179,19 @@ def task_model_cfg(cfg: Config,
 
 
 def load_task_weights(model: torch.nn.Module, path: str) -> None:
-    """Load a task or SimMinMax checkpoint into the task model.
+    """Load a task or SimMinMax checkpoint into the task model, strictly.
+
+    SimMinMax's own parts (``darkener.*``, ``byol_*``) are ignored; every
+    task key must match (:func:`mmsimmm.utils.checkpoint_check.
+    load_strictly`).
 
     Raises:
-        KeyError | ValueError: If the checkpoint lacks task-model weights
-            or their shapes differ.
+        CheckpointMismatchError: Naming every missing, unexpected and
+            wrongly shaped task key with both shapes.
     """
-    checkpoint = _load_checkpoint(path, map_location='cpu')
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    task_state = {}
-    for key, value in state_dict.items():
-        key = key[len('module.'):] if key.startswith('module.') else key
-        key = key[len('task_model.'):] if key.startswith(
-            'task_model.') else key
-        if not key.startswith(NON_TASK_PREFIXES):
-            task_state[key] = value
-    expected = model.state_dict()
-    missing = [key for key in expected if key not in task_state]
-    if missing:
-        raise KeyError(f'{path} lacks {len(missing)} weight(s) of the task '
-                       f'model, e.g. {missing[:5]}; is it a checkpoint of '
-                       'this config?')
-    wrong = [
-        f'{key}: {tuple(task_state[key].shape)} instead of '
-        f'{tuple(value.shape)}' for key, value in expected.items()
-        if tuple(task_state[key].shape) != tuple(value.shape)
-    ]
-    if wrong:
-        raise ValueError(f'{path} does not fit the task model of this '
-                         f'config: {wrong[:5]}')
-    unexpected = [key for key in task_state if key not in expected]
-    if unexpected:
-        print(f'{path}: ignored {len(unexpected)} key(s) that are not in '
-              f'the task model, e.g. {unexpected[:3]}')
-    model.load_state_dict(task_state, strict=False)
+    result = load_strictly(
+        model, _load_checkpoint(path, map_location='cpu'), path)
+    print(f'{path}: {result.summary()}')
 
 
 def build_models(cfg: Config, args: argparse.Namespace

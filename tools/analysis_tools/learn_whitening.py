@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 from mmsimmm.models.retrieval.whitening import learn_whitening, save_whitening
 from mmsimmm.registry import DATASETS, MODELS
 from mmsimmm.utils import allow_trusted_checkpoints
+from mmsimmm.utils.checkpoint_check import load_strictly
 from mmsimmm.utils.runner_setup import load_config
 
 
@@ -70,16 +71,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def load_weights(model: torch.nn.Module, path: str) -> None:
-    """Load a checkpoint; every model key must be present (extra keys,
-    e.g. of a wrapping algorithm, are ignored)."""
-    ckpt = _load_checkpoint(path, map_location='cpu')
-    state_dict = ckpt.get('state_dict', ckpt)
-    missing, unexpected = model.load_state_dict(state_dict, strict=False)
-    if missing:
-        raise KeyError(f'{path} lacks {len(missing)} model key(s), e.g. '
-                       f'{missing[:5]}')
-    if unexpected:
-        print(f'ignored {len(unexpected)} checkpoint keys not in the model')
+    """Load a checkpoint strictly (SimMinMax's own parts are ignored):
+    every model key must be there with its shape, and no other key."""
+    result = load_strictly(model, _load_checkpoint(path, map_location='cpu'),
+                           path)
+    print(f'{path}: {result.summary()}')
 
 
 def build_whiten_dataset(cfg) -> object:

@@ -10,6 +10,10 @@ avgpool/fc), ``pool.p`` and optionally ``whiten.weight/bias``. They map to
     features.4..7 -> backbone.layer1..4
     pool.p -> neck.p                  whiten.* -> whitening.*
 
+The written file is read back and checked to load strictly into that
+``GeMRetriever`` (:func:`build_retriever`; with ``whitening=dict(...)`` when
+the checkpoint has a ``whiten`` layer) before it takes its name.
+
 A learned-whitening file ``{'m', 'P'}`` (numpy arrays) can be converted to
 mmsimmm's tensor format with ``--whitening``. Only convert files you trust:
 official files need a full (code-executing) unpickle.
@@ -33,9 +37,10 @@ import torch
 from mmsimmm.apis.converters import (
     add_force_argument,
     check_outputs,
-    save_converted,
+    save_verified,
 )
 from mmsimmm.models.retrieval.whitening import check_whitening, save_whitening
+from mmsimmm.utils.checkpoint_check import strip_module_prefix
 
 PREFIXES = [
     ('features.0.', 'backbone.conv1.'),
@@ -78,8 +83,7 @@ def convert_state_dict(
     Returns:
         OrderedDict: mmsimmm ``GeMRetriever`` state dict.
     """
-    if src and all(k.startswith('module.') for k in src):
-        src = {k[len('module.'):]: v for k, v in src.items()}
+    src = strip_module_prefix(src, 'state_dict', mixed='error')
     out, unknown = OrderedDict(), []
     for key, value in src.items():
         for old, new in PREFIXES:
@@ -114,6 +118,39 @@ def detect_depth(state_dict: Dict[str, torch.Tensor]) -> Optional[int]:
         blocks.append(len(ids))
     bottleneck = any('.conv3.' in k for k in state_dict)
     return RESNET_DEPTH.get((*blocks, bottleneck))
+
+
+def build_retriever(depth: int,
+                    whitening: Optional[torch.Tensor] = None
+                    ) -> torch.nn.Module:
+    """The ``mmsimmm.GeMRetriever`` the converted weights are for.
+
+    The model of ``configs/retrieval/gem_resnet101_*.py`` for depth 101:
+    mmpretrain ``ResNet(style='pytorch')`` and GeM pooling.
+
+    Args:
+        depth (int): ResNet depth.
+        whitening (Tensor, optional): The converted ``whitening.weight``;
+            its shape sizes the whitening layer. Defaults to None (none).
+
+    Returns:
+        nn.Module: A randomly initialised retriever.
+    """
+    from mmsimmm.registry import MODELS
+
+    cfg = dict(
+        type='mmsimmm.GeMRetriever',
+        backbone=dict(
+            type='mmpretrain.ResNet',
+            depth=depth,
+            style='pytorch',
+            out_indices=(3, )),
+        neck=dict(type='mmsimmm.GeMPooling'))
+    if whitening is not None:
+        out_features, in_features = whitening.shape
+        cfg['whitening'] = dict(
+            in_features=in_features, out_features=out_features)
+    return MODELS.build(cfg)
 
 
 def convert_whitening(src: str, dst: str) -> None:
@@ -152,17 +189,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     state_dict = ckpt.get('state_dict', ckpt)
     converted = convert_state_dict(state_dict)
     depth = detect_depth(converted)
+    if depth is None:
+        raise ValueError(f'{args.src}: its backbone is no standard ResNet '
+                         '(18/34/50/101/152), so no GeMRetriever fits it')
     meta = ckpt.get('meta', {}) if isinstance(ckpt.get('meta'), dict) else {}
     keep = ('architecture', 'pooling', 'whitening', 'outputdim', 'mean',
             'std')
-    save_converted(
+    # (mmpretrain's ResNet cannot be built on the meta device)
+    target = build_retriever(depth,
+                             converted.get('whitening.weight')).state_dict()
+    save_verified(
         dict(
             state_dict=converted,
             meta=dict(
                 source=osp.basename(args.src),
                 resnet_depth=depth,
                 cirtorch_meta={k: meta[k]
-                               for k in keep if k in meta})), args.dst)
+                               for k in keep if k in meta})), args.dst,
+        target, f'GeMRetriever(ResNet-{depth})')
     print(f'{len(converted)} tensors -> {args.dst} (ResNet depth {depth}, '
           f'whitening layer: {"whitening.weight" in converted})')
     if 'Lw' in meta:

@@ -15,7 +15,9 @@ The output is an MMEngine checkpoint ``{'state_dict', 'meta'}`` for an
 mmpretrain ``ImageClassifier`` with ``ResNet(depth, style='pytorch')``,
 ``GlobalAveragePooling`` and ``LinearClsHead``: ``<rest>`` becomes
 ``backbone.<rest>`` and ``fc.*`` becomes ``head.fc.*``. The keys and shapes
-are checked against mmpretrain's ``ResNet`` before anything is written. A
+are checked against mmpretrain's ``ResNet`` before anything is written, and
+the written file is read back and checked to load strictly into that
+``ImageClassifier`` (:func:`build_classifier`) before it takes its name. A
 10-class head gets ``meta['dataset_meta']['classes']`` = the CODaN classes.
 
 Example::
@@ -36,12 +38,12 @@ from mmsimmm.apis.converters import (
     add_allow_pickle_argument,
     add_force_argument,
     check_outputs,
-    list_keys,
     load_checkpoint_dict,
-    save_converted,
+    save_verified,
     unwrap_state_dict,
 )
 from mmsimmm.datasets.codan import CODAN_CLASSES
+from mmsimmm.utils.checkpoint_check import listed
 
 BYOL_ONLINE = 'resnet.'
 BYOL_PREFIXES = (BYOL_ONLINE, 'encoder_k.', 'head_q.', 'head_k.', 'pred.')
@@ -83,7 +85,7 @@ def select_resnet(state: Dict[str, torch.Tensor],
         if unexpected:
             raise ValueError(
                 f'{path}: keys outside the BYOL wrapper layout '
-                f'{BYOL_PREFIXES}: {list_keys(unexpected)}.')
+                f'{BYOL_PREFIXES}: {listed(unexpected)}.')
         state = {
             k[len(BYOL_ONLINE):]: v
             for k, v in state.items() if k.startswith(BYOL_ONLINE)
@@ -94,7 +96,7 @@ def select_resnet(state: Dict[str, torch.Tensor],
             k.startswith(('backbone.', 'head.')) for k in unexpected) else '')
         raise ValueError(
             f'{path}: not a torchvision-style ResNet ({layout} layout); '
-            f'unexpected keys: {list_keys(unexpected)}.{hint}')
+            f'unexpected keys: {listed(unexpected)}.{hint}')
     return layout, state
 
 
@@ -146,8 +148,8 @@ def convert(state: Dict[str, torch.Tensor],
     extra = [k for k in backbone if k not in reference]
     if missing or extra:
         raise ValueError(f'{path}: ResNet-{depth} keys differ from '
-                         f'mmpretrain: missing {list_keys(missing)}; '
-                         f'unexpected {list_keys(extra)}.')
+                         f'mmpretrain: missing {listed(missing)}; '
+                         f'unexpected {listed(extra)}.')
     wrong = [
         f'{k} {tuple(v.shape)} != {tuple(reference[k].shape)}'
         for k, v in backbone.items() if v.shape != reference[k].shape
@@ -157,7 +159,7 @@ def convert(state: Dict[str, torch.Tensor],
         wrong.append(f'fc.weight {tuple(state["fc.weight"].shape)}')
     if wrong:
         raise ValueError(f'{path}: shapes differ from mmpretrain ResNet-'
-                         f'{depth}: {list_keys(wrong)}.')
+                         f'{depth}: {listed(wrong)}.')
     converted = OrderedDict()
     for key, value in state.items():
         if key.startswith('fc.'):
@@ -165,6 +167,38 @@ def convert(state: Dict[str, torch.Tensor],
         else:
             converted[f'backbone.{key}'] = value
     return converted, depth, rows
+
+
+def build_classifier(depth: int, num_classes: int) -> torch.nn.Module:
+    """The mmpretrain classifier the converted weights are for.
+
+    ``ImageClassifier`` with ``ResNet(depth, style='pytorch')``,
+    ``GlobalAveragePooling`` and ``LinearClsHead`` (the model of
+    ``configs/mmpretrain/resnet18_1xb32_codan.py`` for depth 18 and 10
+    classes).
+
+    Args:
+        depth (int): ResNet depth.
+        num_classes (int): Rows of the ``fc`` layer.
+
+    Returns:
+        nn.Module: A randomly initialised classifier.
+    """
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    from mmpretrain.utils import register_all_modules
+
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return MODELS.build(
+            dict(
+                type='ImageClassifier',
+                backbone=dict(type='ResNet', depth=depth, style='pytorch'),
+                neck=dict(type='GlobalAveragePooling'),
+                head=dict(
+                    type='LinearClsHead',
+                    num_classes=num_classes,
+                    in_channels=512 if depth < 50 else 2048)))
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -202,7 +236,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         meta['source_epoch'] = checkpoint['epoch']
     if num_classes == len(CODAN_CLASSES):
         meta['dataset_meta'] = dict(classes=list(CODAN_CLASSES))
-    save_converted(dict(state_dict=converted, meta=meta), args.dst)
+    # (mmpretrain's ResNet cannot be built on the meta device)
+    target = build_classifier(depth, num_classes).state_dict()
+    save_verified(
+        dict(state_dict=converted, meta=meta), args.dst, target,
+        f'ImageClassifier(ResNet-{depth}, {num_classes} classes)')
     dropped = len(state) - len(converted)
     print(f'{args.src} ({layout}, ResNet-{depth}, {num_classes} classes): '
           f'wrote {len(converted)} tensors to {args.dst}, dropped {dropped}.')

@@ -11,6 +11,14 @@ model's weights only: the checkpoint to test, fine-tune or deploy with the
 upstream toolkit. ``meta`` keeps ``dataset_meta`` and the source's
 iteration.
 
+The output is exactly the task part of the SimMinMax state dict, which
+SimMinMax stores as its task model's own ``state_dict()`` (flat keys), so it
+loads strictly into the task model that was trained. ``--config`` (the
+SimMinMax config of the run, or a plain task config) checks that before
+the file takes its name: it is read back and matched strictly with the
+config's task model; a mismatch names every key with both shapes and writes
+nothing.
+
 Checkpoints written by training are full pickles (message hub, RNG
 states), so ``--allow-pickle`` is needed for them; only use it on files you
 trust.
@@ -19,7 +27,8 @@ Example::
 
     python tools/model_converters/simmm_to_task_model.py \\
         work_dirs/simmm_resnet18_codan/iter_32767.pth \\
-        checkpoints/resnet18_codan_simmm.pth --allow-pickle
+        checkpoints/resnet18_codan_simmm.pth --allow-pickle \\
+        --config configs/mmpretrain/simmm_resnet18_8xb32_in1k.py
 """
 import argparse
 import os.path as osp
@@ -35,6 +44,7 @@ from mmsimmm.apis.converters import (
     check_outputs,
     load_checkpoint_dict,
     save_converted,
+    save_verified,
     unwrap_state_dict,
 )
 from mmsimmm.utils.checkpoint_check import SIMMINMAX_PREFIXES
@@ -74,6 +84,33 @@ def split_task_state(state: Dict[str, torch.Tensor], path: str
     return task, dropped
 
 
+def build_task_model(config: str) -> torch.nn.Module:
+    """The task model of a config: ``model.task_model`` of a SimMinMax
+    config, else ``model``.
+
+    Args:
+        config (str): A config file (or ``pkg::path`` of an installed
+            package).
+
+    Returns:
+        nn.Module: The randomly initialised task model.
+    """
+    from mmengine.registry import MODELS, DefaultScope
+
+    import mmsimmm.models  # noqa: F401  (registers SimMinMax's parts)
+    from mmsimmm.utils.runner_setup import load_config
+
+    cfg = load_config(config)
+    model = cfg.model
+    if str(model.get('type', '')).endswith('SimMinMax'):
+        task = dict(model.task_model)
+        if model.get('data_preprocessor') is not None:
+            task.setdefault('data_preprocessor', model.data_preprocessor)
+        model = task
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        return MODELS.build(model)
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse the command line.
 
@@ -89,6 +126,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'plain checkpoint for the upstream toolkit.')
     parser.add_argument('src', help='SimMinMax checkpoint')
     parser.add_argument('dst', help='output checkpoint (.pth)')
+    parser.add_argument(
+        '--config',
+        help='verify that the output loads strictly into the task model of '
+        'this config (the SimMinMax config of the run, or the plain task '
+        'config)')
     add_force_argument(parser)
     add_allow_pickle_argument(parser)
     return parser.parse_args(argv)
@@ -107,7 +149,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     for key in ('dataset_meta', 'iter', 'epoch', 'experiment_name'):
         if key in source_meta:
             meta[key] = source_meta[key]
-    save_converted(dict(state_dict=task, meta=meta), args.dst)
+    output = dict(state_dict=task, meta=meta)
+    if args.config is None:
+        save_converted(output, args.dst)
+    else:
+        target = build_task_model(args.config).state_dict()
+        save_verified(output, args.dst, target,
+                      f'the task model of {args.config}')
     summary = ', '.join(f'{count} {prefix}*'
                         for prefix, count in sorted(dropped.items()))
     print(f'{args.src}: wrote {len(task)} task-model tensors to {args.dst}; '

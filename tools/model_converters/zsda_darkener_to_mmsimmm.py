@@ -12,8 +12,9 @@ a ``module.`` prefix is removed. Keys are renamed::
 
 Keys and shapes are checked first (one error lists every problem). The
 output ``{'state_dict', 'meta': {'darkener_cfg', 'source'}}`` holds only
-tensors and plain Python values; load it with
-``mmsimmm.apis.load_darkener``.
+tensors and plain Python values; it is read back and checked to load
+strictly into the ``DarkeningModule`` of ``darkener_cfg`` before it takes
+its name. Load it with ``mmsimmm.apis.load_darkener``.
 
 Example::
 
@@ -31,9 +32,10 @@ from mmsimmm.apis import convert_zsda_darkener
 from mmsimmm.apis.converters import (
     add_force_argument,
     check_outputs,
-    save_converted,
+    save_verified,
     unpickling_culprit,
 )
+from mmsimmm.registry import MODELS
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -61,11 +63,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f'containers ({unpickling_culprit(error)}); an official '
             'darkening checkpoint is a plain state_dict') from None
     state_dict, cfg = convert_zsda_darkener(state_dict, source=args.src)
-    save_converted(
+    save_verified(
         dict(
             state_dict=state_dict,
             meta=dict(darkener_cfg=cfg, source=osp.basename(args.src))),
-        args.dst)
+        args.dst,
+        MODELS.build(cfg).state_dict(), f'DarkeningModule {cfg}')
     print(f'{args.src} -> {args.dst}: {len(state_dict)} entries, '
           f'darkener_cfg={cfg}')
     return 0

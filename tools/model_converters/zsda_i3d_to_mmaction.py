@@ -23,8 +23,9 @@ Keys are renamed for an mmaction2 ``Recognizer3D`` with the ``i3d_r50``
 
 Before anything is written, the renamed keys and shapes are compared with
 the mmaction2 model; unknown, missing or mis-shaped keys are reported
-together in one error. The output ``{'state_dict', 'meta'}`` loads with
-``strict=True`` (``load_from`` or ``tools/test.py``).
+together in one error. The output ``{'state_dict', 'meta'}`` is read back
+and checked to load strictly into that model before it takes its name, so
+it loads with ``strict=True`` (``load_from`` or ``tools/test.py``).
 
 Example::
 
@@ -44,12 +45,12 @@ from mmsimmm.apis.converters import (
     add_allow_pickle_argument,
     add_force_argument,
     check_outputs,
-    list_keys,
     load_checkpoint_dict,
-    save_converted,
+    save_verified,
     unwrap_state_dict,
 )
 from mmsimmm.datasets.arid import ARID_CLASSES
+from mmsimmm.utils.checkpoint_check import listed
 
 BYOL_ONLINE = 'encoder_q.'
 BYOL_PREFIXES = (BYOL_ONLINE, 'encoder_k.', 'head_q.', 'head_k.', 'pred.')
@@ -134,7 +135,7 @@ def select_online_network(
     unknown = [key for key in state if not key.startswith(BYOL_PREFIXES)]
     if unknown:
         raise ValueError(f'{path}: keys outside the Res_I3D_BYOL layout '
-                         f'{BYOL_PREFIXES}: {list_keys(unknown, _MAX_LISTED)}')
+                         f'{BYOL_PREFIXES}: {listed(unknown, _MAX_LISTED)}')
     return 'res_i3d_byol', {
         key[len(BYOL_ONLINE):]: value
         for key, value in state.items() if key.startswith(BYOL_ONLINE)
@@ -218,15 +219,15 @@ def convert(state: Dict[str, torch.Tensor], path: str) -> OrderedDict:
     ]
     problems = []
     if unknown:
-        problems.append(f'unknown keys: {list_keys(unknown, _MAX_LISTED)}')
+        problems.append(f'unknown keys: {listed(unknown, _MAX_LISTED)}')
     if unexpected:
         problems.append('keys absent from the mmaction2 model: '
-                        f'{list_keys(unexpected, _MAX_LISTED)}')
+                        f'{listed(unexpected, _MAX_LISTED)}')
     if missing:
         problems.append(f'missing keys (mmaction2 names): '
-                        f'{list_keys(missing, _MAX_LISTED)}')
+                        f'{listed(missing, _MAX_LISTED)}')
     if wrong:
-        problems.append(f'shape mismatches: {list_keys(wrong, _MAX_LISTED)}')
+        problems.append(f'shape mismatches: {listed(wrong, _MAX_LISTED)}')
     if problems:
         raise ValueError(f'{path} is not an official Res_I3D (depth 50) '
                          'checkpoint: ' + '; '.join(problems))
@@ -245,7 +246,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     num_classes = converted['cls_head.fc_cls.weight'].shape[0]
     if num_classes == len(ARID_CLASSES):
         meta['dataset_meta'] = dict(classes=ARID_CLASSES)
-    save_converted(dict(state_dict=converted, meta=meta), args.dst)
+    with torch.device('meta'):
+        target = build_recognizer(num_classes).state_dict()
+    save_verified(
+        dict(state_dict=converted, meta=meta), args.dst, target,
+        f'Recognizer3D(i3d_r50, I3DHead with {num_classes} classes)')
     print(f'{args.src} ({layout}, {len(state)} tensors) -> {args.dst} '
           f'({len(converted)} tensors, {num_classes} classes)')
     return 0

@@ -6,10 +6,20 @@ Input: a ``.pth.tar`` dict with ``model_state_dict`` (keys usually prefixed
 ``RefineNet_BYOL`` (1520 entries; ``encoder_k.``, ``head_q.``, ``head_k.``
 and ``pred.`` are training-only and dropped). Output: an mmengine
 checkpoint for ``EncoderDecoder(backbone=ResNet(depth=101,
-style='pytorch'), decode_head=mmsimmm.RefineNetHead)``.
+style='pytorch'), decode_head=mmsimmm.RefineNetHead(num_classes=19))``,
+the model of ``configs/mmseg/refinenet_r101_*.py``.
+
+Classifier: the official model is trained with 20 outputs, the 19
+Cityscapes train ids plus a void class 19 that the loss ignores, so
+``clf_conv`` is ``(20, 256, 3, 3)`` / ``(20,)``. Rows 0-18 are kept (the
+void row, never a prediction target, is dropped): the logits of the 19
+classes are unchanged. A 19-row classifier is kept as it is; any other
+width is refused.
 
 Every key is checked against the target model (built on the meta device):
 unknown, missing or mis-shaped keys raise one error listing all of them.
+The written file is read back and checked to load strictly into that model
+before it takes its name.
 
 Example::
 
@@ -23,17 +33,20 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmseg.datasets import CityscapesDataset
-from mmseg.models.backbones import ResNet
 
 from mmsimmm.apis.converters import (
     add_force_argument,
     check_outputs,
-    save_converted,
+    save_verified,
 )
-from mmsimmm.models.decode_heads import RefineNetHead
+from mmsimmm.models.decode_heads import RefineNetHead  # noqa: F401
+from mmsimmm.utils.checkpoint_check import strip_module_prefix
 
 BYOL_ONLY_PREFIXES = ('encoder_k.', 'head_q.', 'head_k.', 'pred.')
 BACKBONE_PREFIX = 'resnet.'
+CLASSIFIER = ('clf_conv.weight', 'clf_conv.bias')
+NUM_CLASSES = 19  # the Cityscapes train ids
+VOID_CLASS = 19  # the official extra output (train id 255 -> 19)
 # (pattern of our key inside one refine block, official name template);
 # {s} is the official stage (1 = deepest), {n} the 1-based unit index.
 _BLOCK_RULES = [
@@ -80,21 +93,51 @@ def official_decoder_name(key: str, num_levels: int) -> str:
     raise KeyError(f'RefineNetHead key {key!r} has no official name.')
 
 
-def build_target_shapes(depth: int,
-                        num_classes: int) -> 'OrderedDict[str, torch.Size]':
-    """Key -> shape of the mmseg model, in its state_dict order.
+def build_target_shapes(depth: int = 101) -> 'OrderedDict[str, torch.Size]':
+    """Key -> shape of the target mmseg model, in its state_dict order.
 
-    The official backbone + decoder are rebuilt as mmseg ``ResNet`` and
-    ``RefineNetHead`` on the meta device (no memory, no weights).
+    :func:`build_target_model` is built on the meta device (no memory, no
+    weights).
     """
     with torch.device('meta'):
-        backbone = ResNet(depth=depth, style='pytorch', deep_stem=False)
-        head = RefineNetHead(num_classes=num_classes)
-    shapes = OrderedDict()
-    for prefix, module in (('backbone.', backbone), ('decode_head.', head)):
-        for key, value in module.state_dict().items():
-            shapes[prefix + key] = value.shape
-    return shapes
+        model = build_target_model(depth)
+    return OrderedDict(
+        (key, value.shape) for key, value in model.state_dict().items())
+
+
+def build_target_model(depth: int = 101) -> torch.nn.Module:
+    """The mmseg model the converted checkpoint is for (random weights).
+
+    The model of ``configs/mmseg/refinenet_r101_*.py`` for ``depth=101``:
+    ``EncoderDecoder`` with ``ResNet(style='pytorch')`` and a 19-class
+    ``mmsimmm.RefineNetHead``.
+
+    Args:
+        depth (int): ResNet depth. Defaults to 101.
+
+    Returns:
+        nn.Module: The segmentor.
+    """
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import MODELS
+    from mmseg.utils import register_all_modules
+
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        return MODELS.build(
+            dict(
+                type='EncoderDecoder',
+                backbone=dict(
+                    type='ResNet',
+                    depth=depth,
+                    out_indices=(0, 1, 2, 3),
+                    style='pytorch',
+                    deep_stem=False,
+                    norm_cfg=dict(type='BN', requires_grad=True)),
+                decode_head=dict(
+                    type='mmsimmm.RefineNetHead', num_classes=NUM_CLASSES),
+                train_cfg=dict(),
+                test_cfg=dict(mode='whole')))
 
 
 def official_to_mmseg_names(target_keys: Sequence[str],
@@ -111,40 +154,61 @@ def official_to_mmseg_names(target_keys: Sequence[str],
     return mapping
 
 
-def strip_data_parallel(state_dict: Dict[str, torch.Tensor]
-                        ) -> Dict[str, torch.Tensor]:
-    """Remove the ``module.`` prefix that must be on all keys or none."""
-    prefixed = [k for k in state_dict if k.startswith('module.')]
-    if not prefixed:
-        return dict(state_dict)
-    if len(prefixed) != len(state_dict):
-        plain = sorted(set(state_dict) - set(prefixed))
-        raise ValueError('Only some keys have the "module." prefix; keys '
-                         f'without it: {plain[:10]} ({len(plain)} total).')
-    return {k[len('module.'):]: v for k, v in state_dict.items()}
+def drop_void_class(state: Dict[str, torch.Tensor]) -> int:
+    """Keep the 19 Cityscapes rows of the official 20-class classifier.
+
+    Args:
+        state (dict): Official keys (no ``module.``), changed in place.
+
+    Returns:
+        int: The classifier's width in the source (20 or 19).
+
+    Raises:
+        ValueError: If ``clf_conv`` is neither 20 (19 classes + void) nor
+            19 outputs wide, or its weight and bias disagree.
+    """
+    if not all(key in state for key in CLASSIFIER):
+        return NUM_CLASSES  # reported as missing keys by `convert`
+    weight, bias = (state[key] for key in CLASSIFIER)
+    width = weight.shape[0] if weight.dim() else 0
+    if width not in (NUM_CLASSES + 1, NUM_CLASSES) or tuple(
+            bias.shape) != (width, ):
+        raise ValueError(
+            f'clf_conv.weight {tuple(weight.shape)} / clf_conv.bias '
+            f'{tuple(bias.shape)}: an official RefineNet classifier has 20 '
+            f'outputs (the 19 Cityscapes classes + void {VOID_CLASS}), or '
+            f'19 without void; this one is not a Cityscapes RefineNet.')
+    if width == NUM_CLASSES + 1:
+        state['clf_conv.weight'] = weight[:NUM_CLASSES].clone()
+        state['clf_conv.bias'] = bias[:NUM_CLASSES].clone()
+    return width
 
 
 def convert(source: Dict[str, torch.Tensor],
             depth: int = 101) -> Dict[str, torch.Tensor]:
     """Convert an official RefineNet(_BYOL) state_dict to mmseg keys.
 
+    The void row of the official 20-output classifier is dropped
+    (:func:`drop_void_class`).
+
     Args:
         source (dict): ``model_state_dict`` of the official checkpoint.
         depth (int): ResNet depth of the checkpoint. Defaults to 101.
 
     Returns:
-        OrderedDict: ``backbone.*`` / ``decode_head.*`` state_dict.
+        OrderedDict: ``backbone.*`` / ``decode_head.*`` state_dict for a
+        19-class ``RefineNetHead``.
     """
-    state = strip_data_parallel(source)
+    state = strip_module_prefix(
+        source, 'model_state_dict', mixed='error')
     dropped = {p: 0 for p in BYOL_ONLY_PREFIXES}
     for key in list(state):
         for prefix in BYOL_ONLY_PREFIXES:
             if key.startswith(prefix):
                 dropped[prefix] += 1
                 del state[key]
-    clf = state.get('clf_conv.weight')
-    num_classes = clf.shape[0] if clf is not None else 19
-    shapes = build_target_shapes(depth, num_classes)
+    source_classes = drop_void_class(state)
+    shapes = build_target_shapes(depth)
     names = official_to_mmseg_names(list(shapes))
 
     unknown = sorted(set(state) - set(names))
@@ -169,9 +233,12 @@ def convert(source: Dict[str, torch.Tensor],
     by_target = {target: official for official, target in names.items()}
     converted = OrderedDict(
         (target, state[by_target[target]]) for target in shapes)
+    void = (f'dropped the void row {VOID_CLASS} of the 20-output '
+            'classifier' if source_classes > NUM_CLASSES else
+            'classifier has 19 outputs (no void row)')
     print(f'Converted {len(converted)} keys (decoder: '
           f'{sum(k.startswith("decode_head.") for k in converted)}); '
-          'dropped BYOL training-only keys: '
+          f'{void}; dropped BYOL training-only keys: '
           + ', '.join(f'{p} {n}' for p, n in dropped.items()))
     return converted
 
@@ -215,7 +282,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         dataset_meta=dict(
             classes=CityscapesDataset.METAINFO['classes'],
             palette=CityscapesDataset.METAINFO['palette']))
-    save_converted(dict(meta=meta, state_dict=state_dict), args.dst)
+    with torch.device('meta'):
+        target = build_target_model(args.depth).state_dict()
+    save_verified(
+        dict(meta=meta, state_dict=state_dict), args.dst, target,
+        f'EncoderDecoder(ResNet-{args.depth}, RefineNetHead, '
+        f'{NUM_CLASSES} classes)')
     print(f'Saved {args.dst}')
 
 
