@@ -4,7 +4,11 @@ from .checkpoint_check import (
                                check_checkpoint_keys,
                                match_checkpoint_keys,
 )
-from .compat import allow_trusted_checkpoints, patch_mmaction_drn
+from .compat import (
+    allow_trusted_checkpoints,
+    patch_mmaction_drn,
+    register_checkpoint_safe_globals,
+)
 from .dist import (
                                CPUDistributedDataParallel,
                                is_cpu_only,
@@ -14,5 +18,6 @@ from .dist import (
 __all__ = [
     'KeyMatch', 'check_checkpoint_keys', 'match_checkpoint_keys',
     'allow_trusted_checkpoints', 'patch_mmaction_drn',
+    'register_checkpoint_safe_globals',
     'CPUDistributedDataParallel', 'is_cpu_only', 'setup_cpu_distributed'
 ]
