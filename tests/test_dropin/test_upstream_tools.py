@@ -82,7 +82,8 @@ def test_mmpretrain_tools(tmp_path, run_python):
     proc = run_python([
         train, simmm, '--work-dir', tmp_path / 'simmm', *options(
             simmm, f'load_from={day_ckpt}',
-            'default_hooks.checkpoint.interval=1')
+            'default_hooks.checkpoint.interval=1',
+            'default_hooks.checkpoint.max_keep_ckpts=2')
     ])
     assert f'Load checkpoint from {day_ckpt}' in proc.output
     # --resume of a SimMinMax checkpoint, mid-run (after darken)
@@ -109,6 +110,14 @@ def seg_tests():
         'dropin_simmm_seg')
 
 
+# the upstream tools keep persistent_workers=True, which PyTorch refuses
+# with num_workers=0 (mmsimmm's tools switch it off themselves)
+NO_PERSISTENT_WORKERS = [
+    f'{loader}.persistent_workers=False'
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
+]
+
+
 def test_mmseg_tools(tmp_path, run_python, seg_tests):
     fixtures = seg_tests.seg_fixtures
     data = dict(
@@ -119,11 +128,12 @@ def test_mmseg_tools(tmp_path, run_python, seg_tests):
     plain = seg_tests.write_tiny_config(tmp_path, seg_tests.PLAIN_DZ)
     run_python([
         upstream_tool('mmseg', 'train.py'), simmm, '--work-dir',
-        tmp_path / 'work', *seg_tests.tool_args(data)
+        tmp_path / 'work', *seg_tests.tool_args(data), *NO_PERSISTENT_WORKERS
     ])
     ckpt = tmp_path / 'work' / 'iter_2.pth'
     test = upstream_tool('mmseg', 'test.py')
-    plain_args = seg_tests.tool_args(data, task_model='model')
+    plain_args = seg_tests.tool_args(
+        data, task_model='model') + NO_PERSISTENT_WORKERS
     # the raw training checkpoint: it loads (weights_only, allow-list);
     # the plain model names SimMinMax's own parts as unexpected
     proc = run_python(
@@ -167,6 +177,10 @@ def test_mmaction_tools(tmp_path, run_python):
     plain = arid.tiny(Config.fromfile(arid.ROUNDS_CONFIG), root,
                       tmp_path / 'test')
     plain.test_cfg.num_rounds = 2
+    # mmaction2 1.2.0's wheel lacks models/localizers/drn: any config run by
+    # mmaction's own tools must import mmsimmm (its placeholder) first
+    plain.custom_imports = dict(
+        imports=['mmsimmm'], allow_failed_imports=False)
     plain_file = tmp_path / 'tiny_plain_i3d.py'
     plain.dump(str(plain_file))
 
