@@ -43,9 +43,15 @@
    ``site-packages`` while the code stays in the repository, so that folder
    does not exist. :func:`patch_mmengine_mim_lookup` adds ``mmsimmm`` to the
    table and, only where MMEngine's answer is a missing folder, falls back
-   to the imported package's own folder. It takes effect once mmsimmm is
-   imported (``tools/train.py`` and ``tools/test.py`` import it before they
-   parse a config).
+   to the imported package's own folder. MMEngine also stamps the
+   package's name as ``_scope_`` on every typed dict of a ``pkg::`` base;
+   mmsimmm's configs are cross-toolkit (their own types are written
+   ``mmsimmm.X``, the rest are the task toolkit's, e.g. ``PackInputs``), so
+   for ``mmsimmm::`` bases the patch leaves the scope unset, and a user
+   config inheriting ``mmsimmm::demo/simminmax.py`` resolves types exactly
+   as the file itself does. It takes effect once mmsimmm is imported
+   (``tools/train.py`` and ``tools/test.py`` import it before they parse a
+   config); the toolkits' own tools parse first (see docs/dropin.md).
 """
 import functools
 import importlib.util
@@ -223,8 +229,23 @@ def _with_editable_fallback(lookup: Callable[[str], str]) -> Callable:
     return get_installed_path
 
 
+def _without_mmsimmm_scope(get_cfg_path: Callable) -> Callable:
+    """Wrap ``Config._get_cfg_path``: no ``_scope_`` for ``mmsimmm::``."""
+
+    @functools.wraps(get_cfg_path)
+    def _get_cfg_path(cfg_path: str, filename: str) -> tuple:
+        path, scope = get_cfg_path(cfg_path, filename)
+        return path, None if scope == 'mmsimmm' else scope
+
+    _get_cfg_path._mmsimmm_patched = True
+    return _get_cfg_path
+
+
 def patch_mmengine_mim_lookup() -> bool:
     """Make ``_base_ = 'mmsimmm::...'`` resolve, editable installs included.
+
+    Also keeps MMEngine from stamping ``_scope_='mmsimmm'`` on the dicts of
+    ``mmsimmm::`` bases (see the module docstring).
 
     Returns:
         bool: True if the patch was applied now, False if it already was.
@@ -235,6 +256,10 @@ def patch_mmengine_mim_lookup() -> bool:
     import mmengine.utils.package_utils as package_utils
 
     config_utils.MODULE2PACKAGE.setdefault('mmsimmm', 'mmsimmm')
+    get_cfg_path = config_module.Config._get_cfg_path
+    if not getattr(get_cfg_path, '_mmsimmm_patched', False):
+        config_module.Config._get_cfg_path = staticmethod(
+            _without_mmsimmm_scope(get_cfg_path))
     original = package_utils.get_installed_path
     if getattr(original, '_mmsimmm_patched', False):
         return False

@@ -36,7 +36,8 @@ def tiny_demo_options(data_root: str) -> list:
         ]
     return options + [
         'train_cfg.stages.0.iters=1', 'train_cfg.stages.1.iters=1',
-        'train_cfg.val_interval=2', 'param_scheduler.task.1.begin=0'
+        'train_cfg.val_interval=2', 'param_scheduler.task.1.begin=0',
+        'default_hooks.logger.interval=1'
     ]
 
 
