@@ -88,6 +88,15 @@ def test_plain_checkpoint_and_numpy_meta(tmp_path, weights_only_on):
     assert list(release['state_dict']) == ['backbone.w']
 
 
+def test_bare_state_dict(tmp_path, capsys):
+    src = tmp_path / 'bare.pth'
+    torch.save({'backbone.w': torch.ones(2), 'darkener.w': torch.ones(1)},
+               src)
+    final = publish_model.publish(str(src), str(tmp_path / 'b.pth'))
+    assert list(torch.load(final)['state_dict']) == ['backbone.w']
+    assert 'dropped 1 darkener.*.' in capsys.readouterr().out
+
+
 def test_bad_inputs_are_named(tmp_path):
     src = tmp_path / 'src.pth'
     torch.save(dict(state_dict={'darkener.w': torch.ones(1)}), src)

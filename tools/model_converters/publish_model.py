@@ -182,9 +182,12 @@ def publish(src: str,
     os.makedirs(osp.dirname(osp.abspath(final)), exist_ok=True)
     with open(final, 'wb') as f:  # the very bytes that were hashed
         f.write(buffer.getvalue())
+    # runtime entries next to the weights (none in a bare state dict)
+    runtime = sorted(set(checkpoint) - {'state_dict', 'meta'}
+                     ) if 'state_dict' in checkpoint else []
     summary = ', '.join([f'{count} {prefix}*'
                          for prefix, count in sorted(dropped.items())] +
-                        sorted(set(checkpoint) - {'state_dict', 'meta'}))
+                        runtime)
     print(f'{src}: kept {len(state)} tensors; dropped '
           f'{summary or "nothing"}.')
     print(f'Successfully generated the publish-ckpt as {final}.')
