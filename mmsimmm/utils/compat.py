@@ -120,7 +120,9 @@ def history_buffer_getattr(obj: Any, name: str) -> Callable:
     load resolves exactly ``getattr(HistoryBuffer, 'min' | 'max' |
     'current' | 'mean')`` and refuses every other ``getattr`` (torch
     refuses ``getattr`` altogether by default, and allow-listing the real
-    one would hand any attribute of any loaded object to the pickle).
+    one would hand any attribute of any loaded object to the pickle). Code
+    that allow-lists the real ``getattr`` itself should not rely on either
+    entry winning.
 
     Args:
         obj (Any): The object (must be ``HistoryBuffer``).
