@@ -4,7 +4,11 @@ import mmengine
 import torch
 from mmengine.utils import digit_version
 
-from .utils.compat import patch_mmaction_drn, patch_mmengine_mim_lookup
+from .utils.compat import (
+    patch_mmaction_drn,
+    patch_mmengine_mim_lookup,
+    register_checkpoint_safe_globals,
+)
 from .version import __version__, version_info
 
 MMENGINE_MIN, MMENGINE_MAX = '0.10.0', '1.0.0'
@@ -35,5 +39,6 @@ def check_versions() -> None:
 check_versions()
 patch_mmaction_drn()
 patch_mmengine_mim_lookup()
+register_checkpoint_safe_globals()
 
 __all__ = ['__version__', 'version_info', 'check_versions']

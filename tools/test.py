@@ -17,8 +17,8 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
-# importing mmsimmm checks versions and applies its compat patches
-from mmsimmm.utils import allow_trusted_checkpoints
+# importing mmsimmm checks versions and applies its compat patches (among
+# them the allow-list that lets MMEngine checkpoints load weights_only)
 from mmsimmm.utils.runner_setup import (
     add_dump_metric,
     add_launch_arguments,
@@ -76,8 +76,6 @@ def main(argv: Optional[List[str]] = None) -> dict:
         dict: The metrics of the test loop.
     """
     args = parse_args(argv)
-    # MMEngine checkpoints are full pickles: trusted, local ones only.
-    allow_trusted_checkpoints()
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(
             f'checkpoint {args.checkpoint!r} does not exist')

@@ -11,8 +11,8 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
-# importing mmsimmm checks versions and applies its compat patches
-from mmsimmm.utils import allow_trusted_checkpoints
+# importing mmsimmm checks versions and applies its compat patches (among
+# them the allow-list that lets MMEngine checkpoints load weights_only)
 from mmsimmm.utils.runner_setup import (
     add_launch_arguments,
     build_launch_runner,
@@ -67,8 +67,6 @@ def main(argv: Optional[List[str]] = None) -> None:
             (``sys.argv[1:]``).
     """
     args = parse_args(argv)
-    # MMEngine checkpoints are full pickles: trusted, local ones only.
-    allow_trusted_checkpoints()
     if args.resume not in (None, 'auto') and not osp.isfile(args.resume):
         raise FileNotFoundError(f'--resume: {args.resume!r} does not exist')
 

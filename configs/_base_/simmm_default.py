@@ -19,6 +19,10 @@ custom_imports = dict(
     ],
     allow_failed_imports=False)
 
+# MMEngine's Runner, which the toolkits' own tools/dist_train.sh can also
+# start on a machine without a GPU (gloo; on GPUs nothing changes).
+runner_type = 'mmsimmm.CPUFallbackRunner'
+
 # Each stage trains a different part of the model: DDP must tolerate
 # parameters without gradients.
 model_wrapper_cfg = dict(

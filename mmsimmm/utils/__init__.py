@@ -5,7 +5,11 @@ from .checkpoint_check import (
                                check_strict_match,
                                match_state_dicts,
 )
-from .compat import allow_trusted_checkpoints, patch_mmaction_drn
+from .compat import (
+    allow_trusted_checkpoints,
+    patch_mmaction_drn,
+    register_checkpoint_safe_globals,
+)
 from .dist import (
                                CPUDistributedDataParallel,
                                is_cpu_only,
@@ -16,5 +20,6 @@ __all__ = [
     'CheckpointMismatchError', 'KeyMatch', 'check_strict_match',
     'match_state_dicts',
     'allow_trusted_checkpoints', 'patch_mmaction_drn',
+    'register_checkpoint_safe_globals',
     'CPUDistributedDataParallel', 'is_cpu_only', 'setup_cpu_distributed'
 ]
