@@ -10,7 +10,9 @@
 #      wheel, so a rebuild on the same machine is quick)
 #   3. mmsimmm in editable mode with the tested pins as constraints
 #      (requirements/runtime.txt)
-#   4. an import check
+#   4. openmim (the `mim` command) without its dataset-download chain
+#      (requirements/mim.txt)
+#   5. an import check
 # Environment: PYTHON (default: python), MAX_JOBS (mmcv build jobs, default
 # 2), FORCE_CUDA (default 0; mmcv still builds CUDA ops when torch sees CUDA).
 set -euo pipefail
@@ -33,7 +35,7 @@ if sys.version_info < (3, 10):
     sys.exit(f'mmsimmm needs Python >= 3.10 (torch 2.9), got {sys.version}')
 EOF
 
-step "1/4 torch and build tools (requirements/build.txt)"
+step "1/5 torch and build tools (requirements/build.txt)"
 run "$PYTHON" -m pip install -r requirements/build.txt -c requirements/runtime.txt
 
 full_mmcv_installed() {
@@ -45,7 +47,7 @@ assert mmcv.__version__ == '2.1.0', mmcv.__version__
 EOF
 }
 
-step "2/4 mmcv 2.1.0 with compiled ops (requirements/mmcv.txt)"
+step "2/5 mmcv 2.1.0 with compiled ops (requirements/mmcv.txt)"
 if full_mmcv_installed; then
     echo "mmcv 2.1.0 with mmcv._ext is already installed: nothing to build"
 else
@@ -68,13 +70,24 @@ else
     fi
 fi
 
-step "3/4 mmsimmm (editable) with the tested pins (requirements/runtime.txt)"
+step "3/5 mmsimmm (editable) with the tested pins (requirements/runtime.txt)"
 run "$PYTHON" -m pip install -e . \
     -c requirements/runtime.txt -c requirements/build.txt
 
-step "4/4 import check"
+step "4/5 openmim for mim train/test (requirements/mim.txt)"
+# openmim 0.3.9 depends on opendatalab -> openxlab, which pin setuptools 60,
+# requests 2.28, rich 13.4 and tqdm 4.65 and serve only `mim download` of
+# datasets; mim's train/test/run commands import none of them. So openmim
+# itself goes in without dependencies and requirements/mim.txt installs
+# exactly the packages its commands import.
+run "$PYTHON" -m pip install --no-deps -r requirements/openmim.txt \
+    -c requirements/runtime.txt
+run "$PYTHON" -m pip install -r requirements/mim.txt -c requirements/runtime.txt
+
+step "5/5 import check"
 (cd / && "$PYTHON" -c "
 import mmsimmm, mmseg.models, mmaction.models, mmpretrain.models
+import mim.commands  # noqa: F401  (mim train/test)
 import mmcv, mmengine, mmseg, mmaction, mmpretrain, torch
 print('OK: mmsimmm', mmsimmm.__version__, '| torch', torch.__version__,
       '| mmengine', mmengine.__version__, '| mmcv', mmcv.__version__,
