@@ -77,6 +77,9 @@ def tiny_simmm_cfg(repo_root: str, root: str, work_dir: str) -> Config:
     cfg.default_hooks.checkpoint.interval = 4
     cfg.default_hooks.logger.interval = 1
     cfg.env_cfg.dist_cfg = dict(backend='gloo')
+    # 32-px images instead of 362: 8-px noise cells (the floor grid of the
+    # official 32-px cells has no cell on a side shorter than 32 px)
+    cfg.model.exposure_noise.patch_ratio = 8
     return cfg
 
 
@@ -231,8 +234,9 @@ def test_adapt_loss_has_darkened_query_as_second_positive(repo_root):
     model.train()
     model.sampling_seed = 3
     MessageHub.get_current_instance().update_info('iter', 7)
-    # query sizes (32, 40) and (24, 36): any size goes through D
-    sizes = [[(32, 40), (24, 36)], [(40, 32), (36, 24)], [(32, 32)] * 2]
+    # query sizes (32, 40) and (33, 45): any size of at least one 32-px
+    # noise cell goes through D
+    sizes = [[(32, 40), (33, 45)], [(40, 32), (36, 24)], [(32, 32)] * 2]
     labels = [-1, 1, 0]
     inputs, samples = random_tuples(sizes, labels)
 
