@@ -92,7 +92,7 @@ class DecodePairedDarkClip(BaseTransform):
                 f'the dark video {dark_name} has {dark["total_frames"]} '
                 f'frames, its day video {day_name} '
                 f'{results["total_frames"]}: the dark copy must keep every '
-                'frame (write it with tools/darken_video.py)')
+                'frame (write it with the darken_video.py tool)')
         dark['frame_inds'] = results['frame_inds']
         frames = self.decode(dark)['imgs']
         day_shape = results['imgs'][0].shape

@@ -91,7 +91,7 @@ class LoadPairedDarkImage(BaseTransform):
         except FileNotFoundError:
             raise FileNotFoundError(
                 f'the dark copy of {results["img_path"]} is missing: {path} '
-                '(write the copy with tools/darken_dataset.py --preset '
+                '(write the copy with the darken_dataset.py tool, --preset '
                 'cityscapes-official)') from None
         dark = mmcv.imfrombytes(
             data, flag='color', backend=self.imdecode_backend)
