@@ -29,7 +29,9 @@
 #   of the contrastive loss (margin 0.85, summed over the tuples), which
 #   maximises the day/dark similarity (no BYOL, no colour jitter). D
 #   darkens the de-normalised query with E ~ U(0, 0.2) plus pixel + patch
-#   (r = 32) exposure noise of std 0.025, and the result is re-normalised.
+#   exposure noise of std 0.025 (patch cells of 32 px on a floor grid,
+#   (H // 32, W // 32)), and the result is re-normalised WITHOUT clamping
+#   it to [0, 1] (clamp_dark=False), as the official code.
 #   Adam(lr 5e-7, wd 1e-6), GeM p at lr x10 and wd 0, no LR schedule, all
 #   BatchNorm layers frozen, 5 epochs x 22000 tuples at batch 5 = 22000
 #   iterations; hard negatives re-mined before every epoch with the
@@ -100,7 +102,10 @@ model = dict(
     darken_exposure_range=_base_.simmm_darken_exposure_range,
     darken_normalize_features=True,  # ImageNet-normalised inputs
     adapt_exposure_range=_base_.simmm_adapt_exposure_range,
-    exposure_noise=dict(_base_.simmm_exposure_noise, patch_ratio=32),
+    # official: noise cells of H // 32 x W // 32, darkened query unclamped
+    exposure_noise=dict(
+        _base_.simmm_exposure_noise, patch_ratio=32, patch_grid='floor'),
+    clamp_dark=False,
     # the darkened query is an extra positive of each tuple
     adapt_similarity='task',
     byol=None,

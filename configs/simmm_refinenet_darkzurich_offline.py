@@ -12,7 +12,7 @@ the fly (``second_view='as_is'``: the copy is used unchanged). Steps:
    train_cfg.stages.1.iters=1 load_from=<day RefineNet>`` (or convert the
    official darkener with ``tools/model_converters/``).
 2. Write the copy once (512x1024 LANCZOS, one E ~ U(0, 0.2) and one noise
-   map with 64-pixel cells per image, 8-bit PNG)::
+   map with 64-pixel cells on a floor grid per image, 8-bit PNG)::
 
        python tools/darken_dataset.py data/cityscapes \\
            data/cityscapes_dark --checkpoint <D or SimMinMax checkpoint> \\

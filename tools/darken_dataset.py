@@ -11,8 +11,9 @@ the darkened data by changing ``data_root`` only.
 Per image: one exposure level ``E ~ U(--exposure-range)`` (default 0 0.2)
 and one pixel + patch exposure-noise map (sigma ``--noise-std`` 0.025,
 patch ratio ``--patch-ratio`` 64, the official segmentation setting; use
-16 for classification), at the native resolution. The draws depend only
-on ``--seed`` and the relative path, so reruns are reproducible.
+16 for classification; the patch noise grid rounded with ``--patch-grid``,
+default ceil), at the native resolution. The draws depend only on
+``--seed`` and the relative path, so reruns are reproducible.
 
 Which files are images to darken: files with an image extension below
 the ``--include`` sub-folders (default: the whole tree), minus
@@ -24,10 +25,11 @@ tool refuses trees with label-like folders (``gtFine``, ``ann_dir``...).
 so the copy has that resolution. ``--preset cityscapes-official`` sets the
 official offline copy of the segmentation recipe: the Cityscapes train
 images (``leftImg8bit/train``, ``*_leftImg8bit.png``) resized to 512x1024,
-one E ~ U(0, 0.2) and one noise map (sigma 0.025, 64-pixel cells) per
-image, 8-bit PNG, nothing else copied; options given explicitly override
-the preset. The segmentation adaptation reads such a copy with
-``mmsimmm.LoadPairedDarkImage`` (``configs/simmm_refinenet_*_offline.py``).
+one E ~ U(0, 0.2) and one noise map (sigma 0.025, 64-pixel cells on a
+floor grid, ``(H // 64, W // 64)``) per image, 8-bit PNG, nothing else
+copied; options given explicitly override the preset. The segmentation
+adaptation reads such a copy with ``mmsimmm.LoadPairedDarkImage``
+(``configs/simmm_refinenet_*_offline.py``).
 
 Resumable: existing outputs are skipped; outputs appear only when
 complete. The settings are stored in ``DST/.simmm_darken.json`` and a
@@ -98,7 +100,8 @@ PRESETS = {
         exposure_range=[0.0, 0.2],
         noise='on',
         noise_std=0.025,
-        patch_ratio=64),
+        patch_ratio=64,
+        patch_grid='floor'),
 }
 
 
@@ -145,7 +148,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser,
         patch_ratio=64,
         patch_ratio_note='64 is the official segmentation setting, use '
-        '16 for classification')
+        '16 for classification',
+        patch_grid=True)
     parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument(
         '--preset',
@@ -153,7 +157,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='defaults of a known recipe (explicit options override them):'
         ' cityscapes-official = --include leftImg8bit/train --suffix '
         '_leftImg8bit.png --annotations skip --resize 512 1024 '
-        '--exposure-range 0 0.2 --noise-std 0.025 --patch-ratio 64')
+        '--exposure-range 0 0.2 --noise-std 0.025 --patch-ratio 64 '
+        '--patch-grid floor')
     preset = parser.parse_known_args(argv)[0].preset
     if preset is not None:
         parser.set_defaults(**PRESETS[preset])
@@ -168,6 +173,15 @@ def check_args(args: argparse.Namespace) -> None:
     check_exposure_arguments(args)
     if args.resize is not None and min(args.resize) < 1:
         raise ValueError(f'--resize needs a positive H W, got {args.resize}')
+    noise = args.noise_cfg
+    if (noise is not None and noise.grid == 'floor'
+            and args.resize is not None
+            and min(args.resize) < noise.patch_ratio):
+        raise ValueError(
+            f'--resize {args.resize[0]} {args.resize[1]} is smaller than '
+            f'one {noise.patch_ratio}-pixel noise cell of --patch-grid '
+            'floor; use a larger size, a smaller --patch-ratio or '
+            '--patch-grid ceil')
     for option in ('include', 'exclude'):
         folders = []
         for folder in getattr(args, option):
@@ -234,7 +248,9 @@ def settings(args: argparse.Namespace) -> dict:
         if untrained else file_sha256(args.checkpoint),
         exposure_range=list(args.exposure_range),
         noise=None if args.noise_cfg is None else dict(
-            std=args.noise_cfg.std, patch_ratio=args.noise_cfg.patch_ratio),
+            std=args.noise_cfg.std,
+            patch_ratio=args.noise_cfg.patch_ratio,
+            grid=args.noise_cfg.grid),
         seed=args.seed)
     if args.resize is not None:  # absent: copies of earlier versions match
         current['resize'] = list(args.resize)
@@ -248,6 +264,10 @@ def check_settings(args: argparse.Namespace) -> None:
     if osp.isfile(path):
         with open(path, encoding='utf-8') as file:
             stored = json.load(file)
+        if isinstance(stored.get('noise'), dict):
+            # copies of earlier versions used the ceil grid and did not
+            # record it
+            stored['noise'].setdefault('grid', 'ceil')
         if stored != current:
             raise ValueError(
                 f'{args.dst} was written with other settings ({path}: '

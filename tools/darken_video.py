@@ -36,7 +36,6 @@ Example::
 import argparse
 import os
 import os.path as osp
-from dataclasses import replace
 from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence
 
 import cv2
@@ -58,7 +57,6 @@ from mmsimmm.apis.darken_files import (
     path_seed,
     sample_level,
 )
-from mmsimmm.models.darkeners.exposure import PATCH_GRIDS
 
 FOURCC = {'.avi': 'XVID', '.mp4': 'mp4v'}
 #: Option defaults of each ``--preset`` (argparse destinations).
@@ -94,13 +92,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'recursively)')
     parser.add_argument('dst', help='output folder (must not lie in src)')
     add_darkener_checkpoint_argument(parser)
-    add_exposure_arguments(parser, unit='video', noise_switch=False)
-    parser.add_argument(
-        '--patch-grid',
-        choices=PATCH_GRIDS,
-        default='ceil',
-        help='rounding of the patch-noise grid (H/ratio, W/ratio): ceil '
-        '(default, as SimMinMax on the fly) or floor (the official script)')
+    add_exposure_arguments(
+        parser, unit='video', noise_switch=False, patch_grid=True)
     parser.add_argument(
         '--preset',
         choices=sorted(PRESETS),
@@ -124,7 +117,6 @@ def check_args(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f'source folder not found: {args.src}')
     check_output_outside(args.src, args.dst, 'dst')
     check_exposure_arguments(args)
-    args.noise_cfg = replace(args.noise_cfg, grid=args.patch_grid)
     if args.batch_frames < 1:
         raise ValueError(f'--batch-frames must be >= 1, got '
                          f'{args.batch_frames}')

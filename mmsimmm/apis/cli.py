@@ -12,7 +12,7 @@ first three read the darkener the same way
 import argparse
 from typing import Optional
 
-from mmsimmm.models.darkeners import validate_exposure_range
+from mmsimmm.models.darkeners import PATCH_GRIDS, validate_exposure_range
 
 from .darken_files import ExposureNoise
 
@@ -44,7 +44,8 @@ def add_exposure_arguments(parser: argparse.ArgumentParser,
                            noise_switch: bool = True,
                            noise_std: bool = True,
                            patch_ratio: int = 16,
-                           patch_ratio_note: str = '') -> None:
+                           patch_ratio_note: str = '',
+                           patch_grid: bool = False) -> None:
     """Add the exposure-level, exposure-noise and seed options.
 
     Always added: ``--exposure-range LOW HIGH`` (default 0 0.2),
@@ -64,6 +65,10 @@ def add_exposure_arguments(parser: argparse.ArgumentParser,
         patch_ratio (int): Default of ``--patch-ratio``. Defaults to 16.
         patch_ratio_note (str): Appended to the help of ``--patch-ratio``.
             Defaults to ''.
+        patch_grid (bool): Add ``--patch-grid ceil|floor`` (default ceil,
+            as SimMinMax's on-the-fly noise; floor is the grid of the
+            official offline darkening scripts); without it the grid is
+            ceil. Defaults to False.
     """
     if exposure is not None:
         if exposure not in EXPOSURE_MODES:
@@ -107,6 +112,14 @@ def add_exposure_arguments(parser: argparse.ArgumentParser,
         default=patch_ratio,
         help='patch noise is drawn at (H/ratio, W/ratio) and up-sampled '
         f'(default {patch_ratio}){note}')
+    if patch_grid:
+        parser.add_argument(
+            '--patch-grid',
+            choices=PATCH_GRIDS,
+            default='ceil',
+            help='rounding of the patch-noise grid (H/ratio, W/ratio): ceil '
+            '(default, as SimMinMax on the fly) or floor (the official '
+            'offline darkening scripts)')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
 
 
@@ -114,8 +127,9 @@ def check_exposure_arguments(args: argparse.Namespace) -> None:
     """Check the options of :func:`add_exposure_arguments` in place.
 
     Sets ``args.exposure_range`` to a checked ``(low, high)`` tuple and
-    ``args.noise_cfg`` to an :class:`ExposureNoise`, or None with
-    ``--noise off`` (whose noise options are then not checked).
+    ``args.noise_cfg`` to an :class:`ExposureNoise` (with the grid of
+    ``--patch-grid`` where the tool has it), or None with ``--noise off``
+    (whose noise options are then not checked).
 
     Args:
         args (argparse.Namespace): The parsed options.
@@ -141,4 +155,5 @@ def check_exposure_arguments(args: argparse.Namespace) -> None:
     if args.patch_ratio < 1:
         raise ValueError(f'--patch-ratio must be >= 1, got '
                          f'{args.patch_ratio}')
-    args.noise_cfg = ExposureNoise(std, args.patch_ratio)
+    args.noise_cfg = ExposureNoise(std, args.patch_ratio,
+                                   getattr(args, 'patch_grid', 'ceil'))

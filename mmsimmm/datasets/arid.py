@@ -245,7 +245,7 @@ class ARIDVideoDataset(VideoDataset):
             raise ValueError(
                 f'dark_video_prefix {self.dark_video_prefix!r} is the day '
                 f'video folder {prefix!r}: point it at the offline dark '
-                'copy (tools/darken_video.py)')
+                'copy (written by the darken_video.py tool)')
         data_list = []
         missing = []
         for entry in load_arid_list(self.ann_file, classes, self.extensions):

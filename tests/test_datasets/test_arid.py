@@ -12,6 +12,7 @@ import torch
 from mmaction.registry import MODELS
 from mmaction.utils import register_all_modules
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
@@ -690,3 +691,44 @@ def test_adapt_step_dark_view(paired_root, arid_root, tmp_path, config):
             darkened[0],
             model.pixel_space.to_unit_rgb(second).clamp(0, 1))
         assert not torch.allclose(seen[1], second)
+
+
+class ParamSnapshot(Hook):
+    """Copies the model's parameters before each iteration."""
+
+    def __init__(self) -> None:
+        self.params = None
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.params = {
+            k: v.detach().clone()
+            for k, v in runner.model.named_parameters()
+        }
+
+
+@pytest.mark.parametrize(
+    'config, wrong, origin',
+    [(SIMMM_CONFIG, 'as_is', 'day'), (OFFLINE_CONFIG, 'darken', 'dark')],
+    ids=['on-the-fly+as_is', 'offline+darken'])
+def test_mismatched_second_view_is_refused_at_the_first_batch(
+        paired_root, arid_root, tmp_path, config, wrong, origin):
+    """Each paper config with the other ``second_view``: training stops at
+    its first batch, before any optimisation step, naming the setting."""
+    cfg = tiny_simmm(config, arid_root, tmp_path)
+    cfg.train_dataloader.dataset.update(
+        ann_file=str(paired_root / 'list.txt'),
+        data_prefix=dict(video=str(paired_root / 'data')))
+    if config == OFFLINE_CONFIG:
+        cfg.train_dataloader.dataset.dark_video_prefix = str(paired_root /
+                                                             'data_darken')
+    cfg.model.second_view = wrong
+    runner = Runner.from_cfg(cfg)
+    snapshot = ParamSnapshot()
+    runner.register_hook(snapshot, priority='LOWEST')
+    with pytest.raises(ValueError,
+                       match=rf"(?s)second_view='{wrong}'.*"
+                       rf"second_view_origin='{origin}'.*model\.second_view"):
+        runner.train()
+    assert runner.iter == 0 and snapshot.params is not None
+    for name, param in runner.model.named_parameters():
+        assert torch.equal(param.detach(), snapshot.params[name]), name

@@ -207,3 +207,38 @@ def test_load_paired_dark_image_errors_name_the_file(tmp_path):
     with pytest.raises(KeyError, match='second_img'):
         TRANSFORMS.build(dict(type='mmsimmm.SharedGeometry', transforms=[
             dict(type='RandomFlip', prob=0.5)]))(dict(img=small))
+
+
+@pytest.mark.parametrize('stage', ['darken', 'adapt'])
+def test_darken_refuses_an_offline_dark_copy(tmp_path, stage):
+    """``second_view='darken'`` on an offline dark copy would darken it
+    twice: the first batch is refused before D or the task model runs."""
+    init_default_scope('mmseg')
+    root, dark_root = tmp_path / 'cityscapes', tmp_path / 'dark'
+    write_pair(root, dark_root)
+    pipeline = Compose(
+        loading(root, dark_root) +
+        [dict(type='mmsimmm.PackTwoViews', pack=dict(type='PackSegInputs'))])
+    item = pipeline(results(root))
+    assert item['data_samples'].metainfo['second_view_origin'] == 'dark'
+    model = MODELS.build(
+        dict(type='mmsimmm.SimMinMax', task_model=tiny_segmentor_cfg(),
+             darkener=dict(type='mmsimmm.DarkeningModule', num_features=8)))
+    assert model.second_view == 'darken'  # the default
+    batch = model.data_preprocessor(pseudo_collate([item, item]), True)
+    assert [s.second_view_origin for s in batch['data_samples']] == [
+        'dark', 'dark'
+    ]
+    model.set_stage(stage)
+    model.train()
+
+    def never(*args, **kwargs):
+        raise AssertionError('nothing may run on a refused batch')
+
+    model.task_model.loss = model.darkener.forward = never
+    with pytest.raises(
+            ValueError,
+            match=r"(?s)second_view='darken'.*second_view_origin='dark'.*"
+            r'LoadPairedDarkImage.*darkened a second time.*'
+            r"model\.second_view='as_is'"):
+        model(**batch, mode='loss')

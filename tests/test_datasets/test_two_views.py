@@ -150,3 +150,63 @@ def test_independent_views_on_video_frames():
         out['second_imgs'][2].astype(int) - out['second_imgs'][0], 2)
     for frame, original in zip(frames, originals):
         np.testing.assert_array_equal(frame, original)
+
+
+def two_view_model(**kwargs):
+    return MODELS.build(
+        dict(type='mmsimmm.SimMinMax', task_model=tiny_classifier_cfg(),
+             darkener=dict(type='mmsimmm.DarkeningModule', num_features=8),
+             **kwargs))
+
+
+@pytest.mark.parametrize('stage', ['darken', 'adapt'])
+def test_as_is_refuses_an_independent_day_view(stage):
+    """``second_view='as_is'`` on an on-the-fly pipeline would train on an
+    undarkened "dark" view: the first batch is refused, in either stage,
+    before the task model or D runs."""
+    init_default_scope('mmpretrain')
+    pipeline = Compose([
+        dict(type='mmsimmm.IndependentViews', transforms=VIEW),
+        dict(type='mmsimmm.PackTwoViews', pack=dict(type='PackInputs')),
+    ])
+    seed_all(3)
+    items = [pipeline(results(i)) for i in range(2)]
+    # the origin rides in the data sample's metainfo ...
+    assert all(item['data_samples'].metainfo['second_view_origin'] == 'day'
+               for item in items)
+    model = two_view_model(second_view='as_is')
+    batch = model.data_preprocessor(pseudo_collate(items), True)
+    # ... through collation and the two-view preprocessor
+    assert [s.second_view_origin for s in batch['data_samples']] == ['day'] * 2
+    model.set_stage(stage)
+    model.train()
+
+    def never(*args, **kwargs):
+        raise AssertionError('nothing may run on a refused batch')
+
+    model.task_model.loss = model.darkener.forward = never
+    with pytest.raises(
+            ValueError,
+            match=r"(?s)second_view='as_is'.*second_view_origin='day'.*"
+            r'IndependentViews.*undarkened.*'
+            r"model\.second_view='darken'"):
+        model(**batch, mode='loss')
+
+
+def test_matching_day_view_trains():
+    """second_view='darken' accepts the independent day view."""
+    init_default_scope('mmpretrain')
+    pipeline = Compose([
+        dict(type='mmsimmm.IndependentViews', transforms=VIEW),
+        dict(type='mmsimmm.PackTwoViews', pack=dict(type='PackInputs')),
+    ])
+    seed_all(5)
+    data = pseudo_collate([pipeline(results(i)) for i in range(2)])
+    torch.manual_seed(0)
+    model = two_view_model(second_view='darken')
+    model.sampling_seed = 0
+    model.set_stage('adapt')
+    model.train()
+    losses = model(**model.data_preprocessor(data, True), mode='loss')
+    assert {'task.day.loss', 'task.dark.loss'} <= set(losses)
+    assert all(torch.isfinite(v).all() for v in losses.values())

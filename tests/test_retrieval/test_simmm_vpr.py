@@ -77,6 +77,9 @@ def tiny_simmm_cfg(repo_root: str, root: str, work_dir: str) -> Config:
     cfg.default_hooks.checkpoint.interval = 4
     cfg.default_hooks.logger.interval = 1
     cfg.env_cfg.dist_cfg = dict(backend='gloo')
+    # 32-px images instead of 362: 8-px noise cells (the floor grid of the
+    # official 32-px cells has no cell on a side shorter than 32 px)
+    cfg.model.exposure_noise.patch_ratio = 8
     return cfg
 
 
@@ -104,8 +107,10 @@ def test_config_recipe(repo_root):
     assert model.darken_normalize_features
     assert tuple(model.darken_exposure_range) == (0.0, 0.5)
     assert tuple(model.adapt_exposure_range) == (0.0, 0.2)
+    # official query darkening: (H // 32, W // 32) noise cells, no clamp
     assert model.exposure_noise == dict(
-        pixel_std=0.025, patch_std=0.025, patch_ratio=32)
+        pixel_std=0.025, patch_std=0.025, patch_ratio=32, patch_grid='floor')
+    assert model.clamp_dark is False
     assert model.darken_losses.down_scale.loss_weight == 5.
     assert [(s.name, s.iters) for s in cfg.train_cfg.stages] == [
         ('darken', 4400), ('adapt', 22000)]
@@ -229,8 +234,9 @@ def test_adapt_loss_has_darkened_query_as_second_positive(repo_root):
     model.train()
     model.sampling_seed = 3
     MessageHub.get_current_instance().update_info('iter', 7)
-    # query sizes (32, 40) and (24, 36): any size goes through D
-    sizes = [[(32, 40), (24, 36)], [(40, 32), (36, 24)], [(32, 32)] * 2]
+    # query sizes (32, 40) and (33, 45): any size of at least one 32-px
+    # noise cell goes through D
+    sizes = [[(32, 40), (33, 45)], [(40, 32), (36, 24)], [(32, 32)] * 2]
     labels = [-1, 1, 0]
     inputs, samples = random_tuples(sizes, labels)
 
@@ -378,3 +384,78 @@ def test_train_both_stages_then_plain_test(repo_root, data_root, tmp_path,
                        runner.model.task_model.neck.p.detach())
     print(f"SimMinMax VPR Tokyo fixture mAP: {metrics['retrieval/mAP']:.2f}")
     assert 0 < metrics['retrieval/mAP'] <= 100
+
+
+def test_adapt_darkens_the_query_as_the_official_code(repo_root):
+    """The darkened query: noise cells on the floor grid (H // 32,
+    W // 32) and no clamp of D's output before re-normalising it."""
+    torch.manual_seed(0)
+    model = build_tiny_model(repo_root)
+    model.set_stage('adapt')
+    model.train()
+    model.sampling_seed = 5
+    MessageHub.get_current_instance().update_info('iter', 2)
+    # a 40 x 70 query: floor cells (1, 2), ceil cells (2, 3)
+    inputs, samples = random_tuples([[(40, 70)], [(32, 32)], [(32, 32)]],
+                                    [-1, 1, 0])
+    calls = []
+
+    def overshooting_darkener(img, exposure, **kwargs):
+        out = img * 1.6 - 0.3  # leaves [0, 1] on both sides
+        calls.append((exposure, out))
+        return out
+
+    model.darkener.forward = overshooting_darkener
+    described = []
+    descriptors = model.task_model._descriptors
+
+    def spy(images):
+        described.append(images.detach().clone())
+        return descriptors(images)
+
+    model.task_model._descriptors = spy
+    model.loss(inputs, samples)
+    (exposure, dark), = calls
+
+    # the exposure map written out by hand from the iteration's generator
+    generator = model._generator(torch.device('cpu'))
+    level = torch.rand((1, ), generator=generator) * 0.2
+    maps = {}
+    for grid, cells in (('floor', (1, 2)), ('ceil', (2, 3))):
+        state = generator.get_state()
+        patch = torch.randn((1, 1) + cells, generator=generator) * 0.025
+        patch = torch.nn.functional.interpolate(
+            patch, size=(40, 70), mode='bilinear', align_corners=False)
+        pixel = torch.randn((1, 1, 40, 70), generator=generator) * 0.025
+        maps[grid] = level.view(1, 1, 1, 1) + patch + pixel
+        generator.set_state(state)
+    torch.testing.assert_close(exposure, maps['floor'])
+    assert not torch.allclose(exposure, maps['ceil'])
+
+    # the extra positive is D's output re-normalised, NOT clamped
+    assert dark.min() < 0 and dark.max() > 1
+    query_batch = next(x for x in described if x.shape[-2:] == (40, 70))
+    torch.testing.assert_close(query_batch[1],
+                               model.pixel_space.from_unit_rgb(dark)[0])
+    torch.testing.assert_close(
+        model.pixel_space.to_unit_rgb(query_batch[1:2]), dark,
+        atol=1e-5, rtol=1e-5)
+
+
+def test_clamp_dark_default_keeps_clamping(repo_root):
+    """Other tasks (the SimMinMax default) still clamp D's output."""
+    cfg = Config.fromfile(osp.join(repo_root, SIMMM_CFG))
+    shrink(cfg.model)
+    cfg.model.pop('clamp_dark')
+    with DefaultScope.overwrite_default_scope('mmsimmm'):
+        model = MODELS.build(cfg.model)
+    assert model.clamp_dark is True
+    model.darkener.forward = lambda img, exposure, **kw: img * 1.6 - 0.3
+    query = torch.randn(1, 3, 40, 70)
+    dark = model.pixel_space.to_unit_rgb(model.darken_batch(query))
+    assert dark.min() >= -1e-5 and dark.max() <= 1 + 1e-5
+    with pytest.raises(ValueError, match='patch_grid must be one of'):
+        with DefaultScope.overwrite_default_scope('mmsimmm'):
+            MODELS.build(
+                dict(cfg.model,
+                     exposure_noise=dict(patch_ratio=32, patch_grid='round')))

@@ -327,14 +327,24 @@ def test_darken_dataset_classification_tree_copy(tmp_path, checkpoint,
     assert not (dst / 'meta' / 'train.txt').is_symlink()
     assert read_rgb(str(dst / 'train' / 'car' / '1.jpg')).shape == (HEIGHT,
                                                                      WIDTH, 3)
-    settings = json.loads((dst / '.simmm_darken.json').read_text())
-    assert settings['noise'] == dict(std=0.025, patch_ratio=16)
+    settings_file = dst / '.simmm_darken.json'
+    settings = json.loads(settings_file.read_text())
+    assert settings['noise'] == dict(std=0.025, patch_ratio=16, grid='ceil')
+    # a copy of an earlier version (no recorded grid: ceil) still matches
+    del settings['noise']['grid']
+    settings_file.write_text(json.dumps(settings))
+    argv = [str(src), str(dst), '--checkpoint', checkpoint,
+            '--patch-ratio', '16']
+    assert darken_dataset.main(argv) == 1  # the corrupt image again
+    with pytest.raises(ValueError, match='other settings'):
+        darken_dataset.main(argv + ['--patch-grid', 'floor'])
 
 
 def test_darken_dataset_cityscapes_official_preset(cityscapes, tmp_path,
                                                    checkpoint):
     """The offline copy of the official segmentation recipe: train images
-    only, resized (LANCZOS) before darkening, 64-pixel noise cells."""
+    only, resized (LANCZOS) before darkening, 64-pixel noise cells on a
+    floor grid."""
     from mmsimmm.apis import load_darkener
     from mmsimmm.apis.darken_files import (
         ExposureNoise,
@@ -350,12 +360,20 @@ def test_darken_dataset_cityscapes_official_preset(cityscapes, tmp_path,
                                            ['_leftImg8bit.png'])
     assert args.annotations == 'skip'
     assert tuple(args.exposure_range) == (0.0, 0.2)
-    assert (args.noise, args.noise_std, args.patch_ratio) == ('on', 0.025,
-                                                              64)
+    assert (args.noise, args.noise_std, args.patch_ratio,
+            args.patch_grid) == ('on', 0.025, 64, 'floor')
     # explicit options override the preset (a small size for the test)
     assert darken_dataset.parse_args(base + ['--patch-ratio', '8'
                                              ]).patch_ratio == 8
-    assert darken_dataset.main(base + ['--resize', '12', '20']) == 0
+    assert darken_dataset.parse_args(base + ['--patch-grid', 'ceil'
+                                             ]).patch_grid == 'ceil'
+    # a size below one floor cell is refused before any work
+    with pytest.raises(ValueError, match='smaller than one 64-pixel'):
+        darken_dataset.main(base + ['--resize', '12', '20'])
+    assert not (tmp_path / 'dark').exists()
+    # 100x150: floor cells (1, 2), ceil cells (2, 3)
+    size = (100, 150)
+    assert darken_dataset.main(base + ['--resize', '100', '150']) == 0
     dst = tmp_path / 'dark'
     written = sorted(
         p.relative_to(dst).as_posix() for p in dst.rglob('*') if p.is_file())
@@ -366,12 +384,22 @@ def test_darken_dataset_cityscapes_official_preset(cityscapes, tmp_path,
     assert written == ['.simmm_darken.json'] + train
     darkener = load_darkener(checkpoint)
     for rel in train:
-        day = resize_rgb(read_rgb(str(cityscapes / rel)), (12, 20))
-        generator = torch.Generator().manual_seed(path_seed(0, rel))
-        level = sample_level((0.0, 0.2), generator)
-        exposure = exposure_input(level, (12, 20), generator,
-                                  ExposureNoise(0.025, 64))
-        np.testing.assert_array_equal(
-            read_rgb(str(dst / rel)), darken_rgb(darkener, day, exposure))
+        day = resize_rgb(read_rgb(str(cityscapes / rel)), size)
+        expected = {}
+        for grid in ('floor', 'ceil'):
+            generator = torch.Generator().manual_seed(path_seed(0, rel))
+            level = sample_level((0.0, 0.2), generator)
+            exposure = exposure_input(level, size, generator,
+                                      ExposureNoise(0.025, 64, grid))
+            expected[grid] = darken_rgb(darkener, day, exposure)
+        written = read_rgb(str(dst / rel))
+        np.testing.assert_array_equal(written, expected['floor'])
+        assert not np.array_equal(written, expected['ceil'])
     settings = json.loads((dst / '.simmm_darken.json').read_text())
-    assert settings['resize'] == [12, 20]
+    assert settings['resize'] == [100, 150]
+    assert settings['noise'] == dict(std=0.025, patch_ratio=64,
+                                     grid='floor')
+    # a rerun with another grid is refused like any other setting change
+    with pytest.raises(ValueError, match='other settings'):
+        darken_dataset.main(base + ['--resize', '100', '150',
+                                    '--patch-grid', 'ceil'])

@@ -15,17 +15,18 @@ EXPECTED = {
                     noise_std=0.025, patch_ratio=16, seed=0)),
     'darken_dataset': (['src', 'dst', '--checkpoint', 'x'],
                        dict(exposure_range=(0.0, 0.2), noise='on',
-                            noise_std=0.025, patch_ratio=64, seed=0)),
+                            noise_std=0.025, patch_ratio=64,
+                            patch_grid='ceil', seed=0)),
     'darken_video': (['src', 'dst', '--checkpoint', 'x'],
                      dict(exposure_range=(0.0, 0.2), noise_std=0.025,
-                          patch_ratio=16, seed=0)),
+                          patch_ratio=16, patch_grid='ceil', seed=0)),
     'analysis_tools/feature_similarity': (
         ['cfg.py', '--checkpoints', 'a.pth', '--degrade'],
         dict(exposure=None, exposure_range=(0.0, 0.2), noise='on',
              patch_ratio=16, seed=0)),
 }
 EXPOSURE_OPTIONS = ('exposure', 'exposure_range', 'noise', 'noise_std',
-                    'patch_ratio', 'seed')
+                    'patch_ratio', 'patch_grid', 'seed')
 
 
 def parse_args(name: str, argv):

@@ -19,6 +19,7 @@ from mmcv.transforms import BaseTransform
 from mmengine.dataset import Compose
 
 from mmsimmm.registry import TRANSFORMS
+from mmsimmm.utils.second_view import DARK_COPY, mark_second_view
 
 
 @TRANSFORMS.register_module()
@@ -34,7 +35,9 @@ class DecodePairedDarkClip(BaseTransform):
     frames). Its random draws are its own, so the day clip, augmented by the
     same list further down the pipeline, gets independent ones. The
     augmented dark frames are stored under ``view_key``; everything else
-    the dark run wrote is dropped.
+    the dark run wrote is dropped. The view is marked as a dark copy
+    (``second_view_origin='dark'``): SimMinMax refuses it unless
+    ``second_view='as_is'``.
 
     Args:
         transforms (list[dict | callable]): The augmentation of one view,
@@ -89,7 +92,7 @@ class DecodePairedDarkClip(BaseTransform):
                 f'the dark video {dark_name} has {dark["total_frames"]} '
                 f'frames, its day video {day_name} '
                 f'{results["total_frames"]}: the dark copy must keep every '
-                'frame (write it with tools/darken_video.py)')
+                'frame (write it with the darken_video.py tool)')
         dark['frame_inds'] = results['frame_inds']
         frames = self.decode(dark)['imgs']
         day_shape = results['imgs'][0].shape
@@ -127,7 +130,7 @@ class DecodePairedDarkClip(BaseTransform):
         if view is None:
             return None
         results[self.view_key] = view['imgs']
-        return results
+        return mark_second_view(results, DARK_COPY)
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(transforms={self.transforms}, '

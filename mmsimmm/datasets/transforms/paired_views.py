@@ -21,6 +21,7 @@ from mmengine.dataset import Compose
 from PIL import Image, ImageFilter
 
 from mmsimmm.registry import TRANSFORMS
+from mmsimmm.utils.second_view import DARK_COPY, mark_second_view
 
 
 def _views(results: dict, view_key: str) -> List[str]:
@@ -44,7 +45,9 @@ class LoadPairedDarkImage(BaseTransform):
     It is decoded like mmseg's ``LoadImageFromFile`` (BGR, 8 bit) and must
     have the size of the day image at this point of the pipeline (put this
     transform after the resize that brings the day image to the copy's
-    resolution, e.g. 512x1024).
+    resolution, e.g. 512x1024). The view is marked as a dark copy
+    (``second_view_origin='dark'``): SimMinMax refuses it unless
+    ``second_view='as_is'``.
 
     Args:
         day_root (str): The day dataset root the copy was written from.
@@ -88,7 +91,7 @@ class LoadPairedDarkImage(BaseTransform):
         except FileNotFoundError:
             raise FileNotFoundError(
                 f'the dark copy of {results["img_path"]} is missing: {path} '
-                '(write the copy with tools/darken_dataset.py --preset '
+                '(write the copy with the darken_dataset.py tool, --preset '
                 'cityscapes-official)') from None
         dark = mmcv.imfrombytes(
             data, flag='color', backend=self.imdecode_backend)
@@ -102,7 +105,7 @@ class LoadPairedDarkImage(BaseTransform):
                 f'{day_size[0]}x{day_size[1]} at this point of the pipeline;'
                 ' resize the day image to the copy\'s resolution first')
         results[self.view_key] = dark
-        return results
+        return mark_second_view(results, DARK_COPY)
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(day_root={self.day_root!r}, '

@@ -13,6 +13,11 @@ from mmcv.transforms import BaseTransform
 from mmengine.dataset import Compose
 
 from mmsimmm.registry import TRANSFORMS
+from mmsimmm.utils.second_view import (
+    DAY_VIEW,
+    SECOND_VIEW_ORIGIN,
+    mark_second_view,
+)
 
 
 def _copy_results(results: dict) -> dict:
@@ -78,7 +83,7 @@ class IndependentViews(BaseTransform):
         if first is None or second is None:
             return None
         first[self.view_key] = second[self.img_key]
-        return first
+        return mark_second_view(first, DAY_VIEW)
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(transforms={self.transforms}, '
@@ -93,7 +98,10 @@ class PackTwoViews(BaseTransform):
     ``img_key`` is the second view; returns the first pack's dict plus
     ``'second_inputs'``, the second pack's ``'inputs'``. SimMinMax's data
     preprocessor sends ``second_inputs`` through the task model's own
-    preprocessor, exactly like ``inputs``.
+    preprocessor, exactly like ``inputs``. The origin of the second view
+    (``results['second_view_origin']``, set by ``IndependentViews`` and
+    the dark-copy loaders) is stored in the metainfo of the packed data
+    sample, where SimMinMax checks it against its ``second_view``.
 
     Args:
         pack (dict): The toolkit's pack transform, e.g.
@@ -120,11 +128,23 @@ class PackTwoViews(BaseTransform):
                 f'{self.view_key!r} (keys: {sorted(results)}); add '
                 'mmsimmm.IndependentViews or a dark-copy loader (e.g. '
                 'mmsimmm.LoadPairedDarkImage) before it')
-        day = {k: v for k, v in results.items() if k != self.view_key}
+        day = {
+            k: v
+            for k, v in results.items()
+            if k not in (self.view_key, SECOND_VIEW_ORIGIN)
+        }
         second = dict(day)
         second[self.img_key] = results[self.view_key]
         packed = self.pack(day)
         packed['second_inputs'] = self.pack(second)['inputs']
+        origin = results.get(SECOND_VIEW_ORIGIN)
+        if origin is not None:
+            sample = packed.get('data_samples')
+            if sample is None:
+                raise KeyError(
+                    f'PackTwoViews: {self.pack!r} packed no data_samples to '
+                    f'record the second view origin {origin!r} in')
+            sample.set_metainfo({SECOND_VIEW_ORIGIN: origin})
         return packed
 
     def __repr__(self) -> str:

@@ -1,16 +1,25 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
-from typing import Dict, List, Optional, Tuple, Union
+import logging
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.dist import get_dist_info
-from mmengine.logging import MessageHub
+from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseModel, ExponentialMovingAverage
 
 from mmsimmm.registry import MODELS
+from mmsimmm.utils.second_view import (
+    DARK_COPY,
+    DAY_VIEW,
+    ORIGIN_NAMES,
+    SECOND_VIEW_ORIGIN,
+    second_view_origin,
+)
 
 from ..darkeners import (
+    PATCH_GRIDS,
     exposure_noise_map,
     sample_exposure,
     to_frames,
@@ -21,6 +30,11 @@ from .two_view_preprocessor import TwoViewDataPreprocessor
 
 STAGES = ('darken', 'adapt')
 SECOND_VIEWS = ('darken', 'as_is')
+# The origin of the second view (recorded by the data pipeline) that each
+# ``second_view`` setting needs.
+SECOND_VIEW_NEEDS = dict(darken=DAY_VIEW, as_is=DARK_COPY)
+# Keyword arguments of ``exposure_noise_map`` that ``exposure_noise`` sets.
+EXPOSURE_NOISE_KEYS = ('pixel_std', 'patch_std', 'patch_ratio', 'patch_grid')
 # When the BYOL target is EMA-updated relative to its use in an iteration.
 TARGET_UPDATES = ('before_use', 'after_use')
 # Children of SimMinMax that are not part of the task model. Checkpoint keys
@@ -96,6 +110,29 @@ def check_input_layout(task_model: nn.Module) -> None:
             f'format_shape={format_shape!r} (2D recognizers such as TSN or '
             'TSM stack segments before the channels), which is not '
             'supported')
+
+
+def check_exposure_noise(exposure_noise: Optional[dict]) -> Optional[dict]:
+    """Check the ``exposure_noise`` setting of SimMinMax when it is built.
+
+    Args:
+        exposure_noise (dict, optional): Keyword arguments of
+            :func:`exposure_noise_map`, or None.
+
+    Returns:
+        dict, optional: The setting, unchanged.
+    """
+    if exposure_noise is None:
+        return None
+    unknown = set(exposure_noise) - set(EXPOSURE_NOISE_KEYS)
+    if unknown:
+        raise ValueError(f'exposure_noise has unknown keys {sorted(unknown)}'
+                         f'; expected some of {EXPOSURE_NOISE_KEYS}')
+    grid = exposure_noise.get('patch_grid', 'ceil')
+    if grid not in PATCH_GRIDS:
+        raise ValueError(f'exposure_noise.patch_grid must be one of '
+                         f'{PATCH_GRIDS}, got {grid!r}')
+    return exposure_noise
 
 
 @MODELS.register_module()
@@ -176,9 +213,14 @@ class SimMinMax(BaseModel):
             (0.0, 0.2).
         exposure_noise (dict, optional): Keyword arguments of
             :func:`exposure_noise_map` (``pixel_std``, ``patch_std``,
-            ``patch_ratio``) for the adaptation stage; None uses the bare
-            levels. Defaults to ``dict(pixel_std=0.025, patch_std=0.025,
-            patch_ratio=16)``.
+            ``patch_ratio``, ``patch_grid``: ``'ceil'`` or ``'floor'``, the
+            rounding of the patch-noise grid, default ``'ceil'``) for the
+            adaptation stage; None uses the bare levels. Defaults to
+            ``dict(pixel_std=0.025, patch_std=0.025, patch_ratio=16)``.
+        clamp_dark (bool): Clamp the images D darkens in the adaptation
+            stage to [0, 1] before they are re-normalised. The official
+            VPR code does not clamp the darkened query (False there).
+            Defaults to True.
         task_loss_weights (dict): Weights of the task loss on the ``day``
             and ``dark`` views. Defaults to ``dict(day=1.0, dark=1.0)``.
         byol (dict, optional): BYOL settings, or None to train without the
@@ -211,8 +253,13 @@ class SimMinMax(BaseModel):
             ``dict(type='mmsimmm.BatchColorJitter')``. Defaults to None.
         second_view (str): What the adaptation stage does with a batch's
             ``second_inputs``: ``'darken'`` (D darkens them) or ``'as_is'``
-            (already dark; a batch without them is then an error).
-            Defaults to 'darken'.
+            (already dark; a batch without them is then an error). Each
+            training batch is checked against the origin the data pipeline
+            recorded for its second view (``second_view_origin`` in the
+            data samples' metainfo): ``'darken'`` refuses an offline dark
+            copy (it would be darkened twice), ``'as_is'`` an independent
+            day view (it would be trained on as an undarkened "dark"
+            view). Defaults to 'darken'.
         darken_exposure_per_frame (bool): In the darkening stage, draw one
             exposure level per frame of a clip instead of one per clip
             (the official action darkening stage). Defaults to False.
@@ -240,6 +287,7 @@ class SimMinMax(BaseModel):
                  adapt_exposure_range: Tuple[float, float] = (0., 0.2),
                  exposure_noise: Optional[dict] = dict(
                      pixel_std=0.025, patch_std=0.025, patch_ratio=16),
+                 clamp_dark: bool = True,
                  task_loss_weights: dict = dict(day=1.0, dark=1.0),
                  byol: Optional[dict] = None,
                  adapt_similarity: str = 'byol',
@@ -297,7 +345,8 @@ class SimMinMax(BaseModel):
         self.darken_normalize_features = darken_normalize_features
         self.darken_exposure_per_frame = bool(darken_exposure_per_frame)
         self.second_view = second_view
-        self.exposure_noise = exposure_noise
+        self.exposure_noise = check_exposure_noise(exposure_noise)
+        self.clamp_dark = bool(clamp_dark)
         self.task_loss_weights = dict(dict(day=1.0, dark=1.0),
                                       **task_loss_weights)
         self.adapt_similarity = adapt_similarity
@@ -325,6 +374,7 @@ class SimMinMax(BaseModel):
         }
         self.stage: Optional[str] = None
         self.sampling_seed: Optional[int] = None
+        self._warned_unmarked_second_view = False
         self._register_state_dict_hook(self._strip_task_prefix)
         self._register_load_state_dict_pre_hook(self._add_task_prefix)
 
@@ -460,6 +510,7 @@ class SimMinMax(BaseModel):
              ) -> Dict[str, torch.Tensor]:
         """Losses of the current stage, with ``darken.``/``task.``/``byol.``
         prefixes."""
+        self.check_second_view(data_samples, second_inputs)
         if self.stage == 'darken':
             return self.darken_loss(inputs, data_samples)
         if self.stage == 'adapt':
@@ -467,6 +518,69 @@ class SimMinMax(BaseModel):
         raise RuntimeError(
             'SimMinMax.set_stage() was not called: train it with '
             "train_cfg=dict(type='mmsimmm.SimMinMaxLoop', stages=[...])")
+
+    def check_second_view(self,
+                          data_samples: Optional[Sequence],
+                          second_inputs: Optional[torch.Tensor] = None
+                          ) -> None:
+        """Refuse a batch whose second view does not fit ``second_view``.
+
+        Reads the origin that the data pipeline recorded in each data
+        sample's metainfo (Python attributes only: no device work, a few
+        microseconds per batch). Runs in both stages, so a wrong
+        combination is refused at the first batch of a run, before any
+        optimisation step. A batch without ``second_inputs`` is refused
+        with ``second_view='as_is'`` and passes otherwise.
+
+        Args:
+            data_samples (Sequence, optional): The batch's data samples.
+            second_inputs (Tensor, optional): The batch's second view.
+                Defaults to None.
+
+        Raises:
+            ValueError: If the batch has no second view but needs one, or
+                a sample's second view has the wrong origin.
+        """
+        if second_inputs is None:
+            if self.second_view == 'as_is':
+                raise ValueError(
+                    "second_view='as_is' uses the dark view of the data "
+                    'pipeline, but the batch has no second_inputs: pack it '
+                    "with dict(type='mmsimmm.PackTwoViews', ...) after a "
+                    'dark-copy loader (e.g. mmsimmm.LoadPairedDarkImage)')
+            return
+        needed = SECOND_VIEW_NEEDS[self.second_view]
+        origins = {second_view_origin(s) for s in data_samples or [None]}
+        wrong = sorted(o for o in origins if o is not None and o != needed)
+        if wrong:
+            origin = wrong[0]
+            harm, fix = dict(
+                darken=('it would be darkened a second time',
+                        "set model.second_view='as_is' (use the copy as it "
+                        'is) or build the second view with '
+                        'mmsimmm.IndependentViews'),
+                as_is=('it would be trained on as an undarkened "dark" view',
+                       "set model.second_view='darken' (D darkens it) or "
+                       'read an offline dark copy (mmsimmm.'
+                       'LoadPairedDarkImage / mmsimmm.DecodePairedDarkClip)'),
+            )[self.second_view]
+            raise ValueError(
+                f'SimMinMax(second_view={self.second_view!r}) needs the '
+                f'second view to be {ORIGIN_NAMES[needed]}, but the data '
+                f'pipeline marked it {SECOND_VIEW_ORIGIN}={origin!r}: '
+                f'{ORIGIN_NAMES.get(origin, "unknown")}; {harm}. Either '
+                f'{fix}')
+        if None in origins and not self._warned_unmarked_second_view:
+            self._warned_unmarked_second_view = True
+            print_log(
+                f'second_inputs without a recorded {SECOND_VIEW_ORIGIN} in '
+                'the data samples: cannot check that the second view fits '
+                f'second_view={self.second_view!r}. A transform that makes '
+                f'a second view should set results[{SECOND_VIEW_ORIGIN!r}]'
+                f' to {DAY_VIEW!r} or {DARK_COPY!r} before '
+                'mmsimmm.PackTwoViews',
+                logger='current',
+                level=logging.WARNING)
 
     def _generator(self,
                    device: torch.device,
@@ -599,7 +713,8 @@ class SimMinMax(BaseModel):
                 levels and noise. Defaults to None.
 
         Returns:
-            Tensor: The darkened inputs, normalised like ``inputs``.
+            Tensor: The darkened inputs (clamped to [0, 1] in pixel space
+            unless ``clamp_dark=False``), normalised like ``inputs``.
         """
         rgb = self.pixel_space.to_unit_rgb(inputs).clamp(0, 1)
         levels = self._sample_levels(rgb, self.adapt_exposure_range,
@@ -609,7 +724,9 @@ class SimMinMax(BaseModel):
             exposure = exposure_noise_map(
                 levels, rgb.shape[-2:], generator=generator,
                 **self.exposure_noise)
-        dark = self.darkener(rgb, self._rank_share(exposure)).clamp(0, 1)
+        dark = self.darkener(rgb, self._rank_share(exposure))
+        if self.clamp_dark:
+            dark = dark.clamp(0, 1)
         return self.pixel_space.from_unit_rgb(dark)
 
     def dark_view(self,
@@ -630,12 +747,7 @@ class SimMinMax(BaseModel):
             Tensor: The dark view, normalised like ``inputs``.
         """
         if second_inputs is None:
-            if self.second_view == 'as_is':
-                raise ValueError(
-                    "second_view='as_is' uses the dark view of the data "
-                    'pipeline, but the batch has no second_inputs: pack it '
-                    "with dict(type='mmsimmm.PackTwoViews', ...) after a "
-                    'dark-copy loader (e.g. mmsimmm.LoadPairedDarkImage)')
+            self.check_second_view(None)  # 'as_is' needs a second view
             return self.darken_batch(inputs, generator)
         if self.second_view == 'as_is':
             return second_inputs

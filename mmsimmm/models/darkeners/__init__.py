@@ -6,6 +6,7 @@ from .darkening_module import (
     to_frames,
 )
 from .exposure import (
+    PATCH_GRIDS,
     encode_exposure,
     exposure_noise_map,
     sample_exposure,
@@ -13,7 +14,7 @@ from .exposure import (
 )
 
 __all__ = [
-    'DarkeningModule', 'DepthwiseSeparableConv', 'apply_curve',
+    'PATCH_GRIDS', 'DarkeningModule', 'DepthwiseSeparableConv', 'apply_curve',
     'encode_exposure', 'exposure_noise_map', 'sample_exposure',
     'to_frames', 'validate_exposure_range'
 ]

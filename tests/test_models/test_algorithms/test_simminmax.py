@@ -414,6 +414,25 @@ def test_second_view_as_is_is_not_darkened(toolkit):
         model(**model.data_preprocessor(batch(toolkit), True), mode='loss')
 
 
+def test_unmarked_second_view_is_accepted_with_one_warning(monkeypatch):
+    """A second view no mmsimmm transform marked cannot be checked: it is
+    used (here: darkened), with a single warning for the whole run."""
+    warnings = []
+    monkeypatch.setattr('mmsimmm.models.algorithms.simminmax.print_log',
+                        lambda msg, **kwargs: warnings.append(msg))
+    model = build()
+    model.set_stage('adapt')
+    model.train()
+    data = model.data_preprocessor(two_view_batch(), True)
+    assert all(s.get('second_view_origin') is None
+               for s in data['data_samples'])
+    model(**data, mode='loss')
+    model(**data, mode='loss')
+    assert len(warnings) == 1
+    assert 'second_view_origin' in warnings[0]
+    assert "second_view='darken'" in warnings[0]
+
+
 def test_second_view_is_validated():
     init_default_scope('mmpretrain')
     with pytest.raises(ValueError, match='second_view'):
