@@ -5,14 +5,15 @@ Recipe: the official segmentation code (offline dark copy, paired aug).
 
 ``./simmm_refinenet_darkzurich_offline.py`` (write the copy with
 ``tools/darken_dataset.py ... --preset cityscapes-official`` first),
-validated and tested on Nighttime Driving as
+the same run (validation on the three targets, one best checkpoint per
+target), tested on Nighttime Driving as
 ``./simmm_refinenet_nighttimedriving.py``.
 """
 _base_ = './simmm_refinenet_darkzurich_offline.py'
 
 nd_data_root = 'data/NighttimeDrivingTest/'
 
-val_dataloader = dict(
+test_dataloader = dict(
     dataset=dict(
         _delete_=True,
         type='NightDrivingDataset',
@@ -21,4 +22,3 @@ val_dataloader = dict(
             img_path='leftImg8bit/test/night',
             seg_map_path='gtCoarse_daytime_trainvaltest/test/night'),
         pipeline=_base_.test_pipeline))
-test_dataloader = val_dataloader

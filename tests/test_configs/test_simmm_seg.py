@@ -290,7 +290,8 @@ def test_offline_configs_read_the_official_dark_copy():
     plain_nd = Config.fromfile(str(SIMMM_ND))
     assert nd.model == cfg.model
     assert nd.train_dataloader == cfg.train_dataloader
-    assert nd.val_dataloader == plain_nd.val_dataloader
+    assert nd.val_dataloader == plain_nd.val_dataloader == cfg.val_dataloader
+    assert nd.test_dataloader == plain_nd.test_dataloader
 
 
 def test_offline_train_tool_adapts_on_the_written_dark_copy(data):

@@ -114,12 +114,16 @@ def test_bad_feature_files_are_refused(repo_root, tmp_path, features):
     missing = {k: v for k, v in state.items() if k != '6.3.conv2.weight'}
     src = str(tmp_path / 'missing.pth')
     torch.save(missing, src)
-    with pytest.raises(ValueError, match=r'missing \[layer3\.3\.conv2'):
+    with pytest.raises(
+            ValueError,
+            match=r'missing from the checkpoint \(1\):\n  - layer3\.3\.conv2'):
         tool.main([src, dst])
     shaped = dict(state, **{'1.bias': torch.zeros(65)})
     src = str(tmp_path / 'shape.pth')
     torch.save(shaped, src)
-    with pytest.raises(ValueError, match=r'bn1\.bias: \(65,\) vs \(64,\)'):
+    with pytest.raises(
+            ValueError,
+            match=r'bn1\.bias: checkpoint \(65,\) vs model \(64,\)'):
         tool.main([src, dst])
     assert not osp.exists(dst)  # nothing written
 

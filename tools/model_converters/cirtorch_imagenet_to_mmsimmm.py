@@ -68,12 +68,11 @@ from mmsimmm.apis.converters import (
     add_allow_pickle_argument,
     add_force_argument,
     check_outputs,
-    list_keys,
     load_checkpoint_dict,
-    save_converted,
+    save_verified,
     unwrap_state_dict,
 )
-from mmsimmm.utils.checkpoint_check import match_checkpoint_keys
+from mmsimmm.utils.checkpoint_check import check_strict_match, listed
 
 BN_COUNTER = 'num_batches_tracked'
 
@@ -124,7 +123,7 @@ def convert_state_dict(
     if unknown:
         raise KeyError(f'{len(unknown)} key(s) are not ResNet features '
                        f'(0 = conv1, 1 = bn1, 4..7 = layer1..4): '
-                       f'{list_keys(unknown)}')
+                       f'{listed(unknown)}')
     return out
 
 
@@ -174,10 +173,12 @@ def complete_and_verify(
         (k, state_dict[k]) for k in model_state if k in state_dict)
     ordered.update(
         (k, v) for k, v in state_dict.items() if k not in ordered)
-    match = match_checkpoint_keys(model_state, ordered)
-    if match.missing or match.wrong_shape or match.unexpected:
-        raise ValueError('the converted features do not load strictly into '
-                         f'mmpretrain ResNet: {match.summary()}')
+    check_strict_match(
+        model_state,
+        ordered,
+        source='the converted features',
+        resume=True,
+        hint='They must load strictly into mmpretrain ResNet.')
     backbone.load_state_dict(ordered, strict=True)
     return ordered, added
 
@@ -201,8 +202,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     state = unwrap_state_dict(checkpoint, args.src)
     converted = convert_state_dict(state)
     depth = detect_depth(converted)
-    converted, added = complete_and_verify(converted, build_backbone(depth))
-    save_converted(
+    backbone = build_backbone(depth)
+    converted, added = complete_and_verify(converted, backbone)
+    save_verified(
         dict(
             state_dict=converted,
             meta=dict(
@@ -210,7 +212,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 resnet_depth=depth,
                 added_num_batches_tracked=len(added),
                 input='RGB in [0, 1], mean [0.485, 0.456, 0.406], '
-                'std [0.229, 0.224, 0.225] (cirtorch meta)')), args.dst)
+                'std [0.229, 0.224, 0.225] (cirtorch meta)')),
+        args.dst,
+        backbone.state_dict(),
+        target=f'mmpretrain ResNet-{depth} (the GeM backbone)')
     print(f'{len(converted)} tensors (ResNet-{depth}, loaded strictly'
           f'{f"; {len(added)} num_batches_tracked set to 0" if added else ""}'
           f') -> {args.dst}')
