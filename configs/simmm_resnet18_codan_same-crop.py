@@ -1,3 +1,4 @@
+# Recipe: the official classification code, but D darkens the day crop.
 # Similarity Min-Max on CODaN with ONE crop per image: D darkens the day
 # crop itself (mmsimmm's earlier default), instead of the official second,
 # independent crop of ./simmm_resnet18_codan.py. Everything else is equal.

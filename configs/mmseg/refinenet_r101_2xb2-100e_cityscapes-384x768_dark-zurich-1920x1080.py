@@ -1,6 +1,8 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """Test the Cityscapes RefineNet on Dark Zurich val at 1920x1080.
 
+Recipe: mmseg's night protocol at 1920x1080, not the official one.
+
 Not the official ZSDA protocol (that is ``*_dark-zurich-512x1024.py``):
 mmseg's own night protocol (as its ``*_dark-zurich-1920x1080.py``
 configs): the image is resized to 1920x1080 before LoadAnnotations, so the

@@ -1,3 +1,4 @@
+# Recipe: the official VPR test (cirtorch examples/test.py), learned whitening.
 # Test a GeM ResNet-101 on Tokyo 24/7 (247tokyo1k) with the official test
 # protocol (cirtorch `examples/test.py`): PIL thumbnail to max side 1024,
 # scales (1, 1/sqrt(2), 1/2), learned whitening estimated on the
