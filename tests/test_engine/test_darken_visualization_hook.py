@@ -62,6 +62,9 @@ def test_three_iteration_run_writes_grids_to_local_backend(tmp_path):
     cfg['visualizer'] = dict(
         type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
     cfg['custom_hooks'] = [HOOK]
+    # a fresh visualizer: a runner of the same second (the default
+    # experiment name) would share its instance and save_dir
+    cfg['experiment_name'] = f'vis_{tmp_path.name}'
     runner = Runner(**cfg)
     runner.train()
 
