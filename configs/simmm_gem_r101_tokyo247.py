@@ -155,7 +155,8 @@ train_dataloader = dict(
 
 custom_hooks = [
     # mine with the retrieval model inside SimMinMax (the current weights)
-    dict(type='mmsimmm.TupleMiningHook', model_attr='task_model')
+    dict(type='mmsimmm.TupleMiningHook', model_attr='task_model'),
+    *_base_.simmm_hooks,
 ]
 
 default_hooks = dict(

@@ -45,9 +45,9 @@ _base_ = [
 
 darken_iters, adapt_iters = 312, 547
 load_from = None  # the daytime I3D checkpoint (see above)
-# Load the day model completely (the base's skip of the Kinetics classifier
-# does not apply): simmm_custom_hooks' strict CheckpointMatchHook.
-custom_hooks = []
+# Load the day model completely: the base's CheckpointMatchHook (skip of
+# the Kinetics classifier) is replaced by the strict one of simmm_hooks.
+custom_hooks = _base_.simmm_hooks
 
 model = dict(
     _delete_=True,

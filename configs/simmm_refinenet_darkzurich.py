@@ -236,3 +236,6 @@ default_hooks = dict(
         type='mmsimmm.AtomicCheckpointHook',
         save_best=best_metrics,
         rule='greater'))
+
+# NaN/Inf stop, strict checkpoint loading, darkened-sample logging
+custom_hooks = _base_.simmm_hooks

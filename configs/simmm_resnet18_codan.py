@@ -130,3 +130,6 @@ default_hooks = dict(
     checkpoint=dict(
         type='mmsimmm.AtomicCheckpointHook', by_epoch=False, interval=10 * adapt_epoch_iters))
 log_processor = dict(by_epoch=False)
+
+# NaN/Inf stop, strict checkpoint loading, darkened-sample logging
+custom_hooks = _base_.simmm_hooks

@@ -1,6 +1,6 @@
 # Similarity Min-Max defaults. Inherit this file NEXT TO an upstream task
 # config; it defines only keys that task configs do not have, so the two
-# bases never collide. A leaf config then overrides four things:
+# bases never collide. A leaf config then overrides five things:
 #
 #   model = dict(_delete_=True, type='mmsimmm.SimMinMax',
 #                task_model=_base_.model, ...)
@@ -12,6 +12,7 @@
 #   train_cfg = dict(_delete_=True, type='mmsimmm.SimMinMaxLoop',
 #                    stages=[dict(name='darken', iters=...),
 #                            dict(name='adapt', iters=...)])
+#   custom_hooks = [*<the task config's custom_hooks>, *_base_.simmm_hooks]
 custom_imports = dict(
     imports=[
         'mmsimmm.models', 'mmsimmm.engine', 'mmsimmm.datasets',
@@ -52,18 +53,17 @@ simmm_darken_exposure_range = (0.0, 0.5)
 simmm_adapt_exposure_range = (0.0, 0.2)
 simmm_exposure_noise = dict(pixel_std=0.025, patch_std=0.025, patch_ratio=16)
 
-# Darkened training samples + curve/down-scale maps logged to the visualizer
-# backends every `interval` iterations (`simmm_visualization = None` turns it
-# off). A new key, not `custom_hooks`, which many task configs define.
-simmm_visualization = dict(interval=500)
-
-# Hooks every SimMinMax run gets (registered by SimMinMaxLoop; a new key for
-# the same reason): stop on NaN/Inf in a loss, in D's output or in the
-# gradients, and never save a non-finite model (`action='skip'` skips the
-# step instead); refuse a `load_from`/resume checkpoint with any missing,
-# unexpected or wrongly shaped key (`skip_keys=['head.fc.*']` names a
-# deliberate partial load).
-simmm_custom_hooks = [
+# The hooks of every SimMinMax run. A leaf config puts them into its
+# `custom_hooks` (MMEngine refuses `custom_hooks` in two `_base_` files):
+#   custom_hooks = [*<the task config's custom_hooks>, *_base_.simmm_hooks]
+# - stop on NaN/Inf in a loss, in D's output or in the gradients, and never
+#   save a non-finite model (`action='skip'` skips the step instead);
+# - refuse a `load_from`/resume checkpoint with any missing, unexpected or
+#   wrongly shaped key (`skip_keys=['head.fc.*']` names a partial load);
+# - log darkened training samples and D's curve/down-scale maps to the
+#   visualizer backends every `interval` iterations.
+simmm_hooks = [
     dict(type='mmsimmm.NumericalSafetyHook', action='raise'),
     dict(type='mmsimmm.CheckpointMatchHook', skip_keys=[]),
+    dict(type='mmsimmm.DarkenVisualizationHook', interval=500),
 ]

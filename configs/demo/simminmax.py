@@ -107,3 +107,6 @@ train_cfg = dict(
 
 default_hooks = dict(
     checkpoint=dict(interval=darken_iters + adapt_iters))
+
+# NaN/Inf stop, strict checkpoint loading, darkened-sample logging
+custom_hooks = _base_.simmm_hooks

@@ -82,3 +82,6 @@ default_hooks = dict(
 log_processor = dict(by_epoch=False)
 # BYOL's BatchNorm1d heads need at least 2 samples in every training batch.
 train_dataloader = dict(drop_last=True)
+
+# NaN/Inf stop, strict checkpoint loading, darkened-sample logging
+custom_hooks = _base_.simmm_hooks

@@ -97,7 +97,8 @@ custom_hooks = [
         type='EMAHook',
         momentum=1e-4,
         priority='ABOVE_NORMAL',
-        begin_iter=darken_iters)
+        begin_iter=darken_iters),
+    *_base_.simmm_hooks,
 ]
 # BYOL's BatchNorm1d heads need at least 2 samples in every training batch.
 train_dataloader = dict(drop_last=True)

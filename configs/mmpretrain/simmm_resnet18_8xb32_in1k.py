@@ -1,5 +1,6 @@
 # Example: Similarity Min-Max on top of an unchanged mmpretrain config.
-# Only `model`, `optim_wrapper`, `param_scheduler` and `train_cfg` change.
+# Only `model`, `optim_wrapper`, `param_scheduler`, `train_cfg` and
+# `custom_hooks` change.
 _base_ = [
     'mmpretrain::resnet/resnet18_8xb32_in1k.py',
     '../_base_/simmm_default.py',
@@ -63,3 +64,6 @@ default_hooks = dict(checkpoint=dict(
 log_processor = dict(by_epoch=False)
 # BYOL's BatchNorm1d heads need at least 2 samples in every training batch.
 train_dataloader = dict(drop_last=True)
+
+# NaN/Inf stop, strict checkpoint loading, darkened-sample logging
+custom_hooks = _base_.simmm_hooks

@@ -67,3 +67,6 @@ train_cfg = dict(
 train_dataloader = dict(drop_last=True)
 # checkpoints are written atomically (tmp file + rename)
 default_hooks = dict(checkpoint=dict(type='mmsimmm.AtomicCheckpointHook'))
+
+# NaN/Inf stop, strict checkpoint loading, darkened-sample logging
+custom_hooks = _base_.simmm_hooks

@@ -299,11 +299,13 @@ def build_launch_runner(cfg: Config) -> Runner:
     """Finish a train/test config and build its runner.
 
     Fixes the dataloaders' ``persistent_workers``
-    (:func:`fix_persistent_workers`) and prepares a distributed run on a
+    (:func:`fix_persistent_workers`), prepares a distributed run on a
     machine without a GPU (``setup_cpu_distributed``) for
-    ``cfg.launcher``. The runner checks every checkpoint it loads
-    (``load_from``, resume) strictly, whatever the config
-    (:class:`mmsimmm.engine.hooks.CheckpointMatchHook`).
+    ``cfg.launcher`` and, unless the config has one, adds a
+    :class:`mmsimmm.engine.hooks.CheckpointMatchHook` to
+    ``cfg.custom_hooks``, so every checkpoint the runner loads
+    (``load_from``, resume) is checked strictly, and the config it dumps
+    shows that hook.
 
     Args:
         cfg (Config): The config from :func:`load_launch_config`, changed
@@ -313,14 +315,13 @@ def build_launch_runner(cfg: Config) -> Runner:
         Runner: The runner.
     """
     from mmsimmm.engine.hooks.checkpoint_match_hook import (
-        register_checkpoint_match_hook,
+        add_checkpoint_match_hook,
     )
 
     fix_persistent_workers(cfg)
     setup_cpu_distributed(cfg, cfg.launcher)
-    runner = build_runner(cfg)
-    register_checkpoint_match_hook(runner)
-    return runner
+    add_checkpoint_match_hook(cfg)
+    return build_runner(cfg)
 
 
 def finish_launch(cfg: Config) -> None:

@@ -29,7 +29,6 @@ test_dataloader = None
 test_cfg = None
 test_evaluator = None
 load_from = None
-simmm_visualization = None
 default_hooks = dict(logger=dict(interval=1),
                      checkpoint=dict(interval=2))
 """

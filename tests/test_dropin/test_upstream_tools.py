@@ -122,6 +122,8 @@ def test_mmseg_tools(tmp_path, run_python, seg_tests):
     fixtures = seg_tests.seg_fixtures
     data = dict(
         cityscapes=fixtures.make_cityscapes_fixture(tmp_path / 'cityscapes'),
+        night_driving=fixtures.make_night_fixture(tmp_path / 'night_driving',
+                                                  'night-driving-512x1024'),
         dark_zurich=fixtures.make_night_fixture(tmp_path / 'dark_zurich',
                                                 'dark-zurich-512x1024'))
     simmm = seg_tests.write_tiny_config(tmp_path, seg_tests.SIMMM_DZ)

@@ -1,5 +1,5 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
-"""DarkenVisualizationHook and its config switch ``simmm_visualization``."""
+"""DarkenVisualizationHook and its entry in SimMinMax configs."""
 import json
 import os.path as osp
 from pathlib import Path
@@ -18,7 +18,6 @@ import mmsimmm  # noqa: F401
 import mmsimmm.engine.hooks.darken_visualization_hook as vis_module
 from mmsimmm.engine.hooks.darken_visualization_hook import (
     DarkenVisualizationHook,
-    register_darken_visualization,
 )
 from mmsimmm.registry import MODELS
 from mmsimmm.testing import (
@@ -63,6 +62,9 @@ def test_three_iteration_run_writes_grids_to_local_backend(tmp_path):
     cfg['visualizer'] = dict(
         type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
     cfg['custom_hooks'] = [HOOK]
+    # a fresh visualizer: a runner of the same second (the default
+    # experiment name) would share its instance and save_dir
+    cfg['experiment_name'] = f'vis_{tmp_path.name}'
     runner = Runner(**cfg)
     runner.train()
 
@@ -220,32 +222,20 @@ def test_hook_needs_a_simminmax_model():
         DarkenVisualizationHook(interval=0)
 
 
-def test_register_from_config_setting(tmp_path):
-    model = dict(type='mmsimmm.SimMinMax', task_model=tiny_classifier_cfg(),
-                 byol=None)
-    base = toy_runner_cfg(str(tmp_path), model, 'mmpretrain')
-
-    def runner_with(**extra) -> Runner:
-        # as Runner.from_cfg: `cfg` holds the whole config file
-        return Runner(**base, cfg=Config(extra))
-
-    runner = runner_with(simmm_visualization=dict(interval=7))
-    hook = register_darken_visualization(runner)
-    assert isinstance(hook, DarkenVisualizationHook) and hook.interval == 7
-    assert hook in runner.hooks
-    # idempotent: a hook that is already registered is not added twice
-    assert register_darken_visualization(runner) is None
-    assert sum(isinstance(h, DarkenVisualizationHook)
-               for h in runner.hooks) == 1
-    assert register_darken_visualization(
-        runner_with(simmm_visualization=None)) is None
-    assert register_darken_visualization(runner_with()) is None
-    with pytest.raises(TypeError, match='simmm_visualization'):
-        register_darken_visualization(runner_with(simmm_visualization=500))
+def test_simmm_configs_list_the_hook():
+    """SimMinMax configs get the hook from `simmm_hooks`, as an ordinary
+    `custom_hooks` entry (nothing registers it behind the config)."""
+    base = Config.fromfile(str(REPO_ROOT / 'configs/_base_/simmm_default.py'))
+    assert dict(type='mmsimmm.DarkenVisualizationHook',
+                interval=500) in base.simmm_hooks
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs/demo/simminmax.py'))
+    assert cfg.custom_hooks == base.simmm_hooks
+    assert 'simmm_visualization' not in cfg
 
 
 # ----------------------------------------------------------------------
-# config design: a NEW top-level key, not `custom_hooks`
+# config design: a named list (`simmm_hooks`) that each leaf config puts
+# into its `custom_hooks`, after the task config's own
 UPSTREAM_CONFIGS = [
     'mmpretrain::resnet/resnet18_8xb32_in1k.py',
     'mmpretrain::convnext/convnext-tiny_32xb128_in1k.py',
@@ -262,7 +252,7 @@ LOCAL_CONFIGS = [
     'configs/retrieval/gem_resnet101_1xb5-5e_sfm120k-362px.py',
 ]
 # upstream configs that define `custom_hooks` themselves
-WITH_CUSTOM_HOOKS = ('convnext', 'gem_resnet101')
+WITH_CUSTOM_HOOKS = ('convnext', 'gem_resnet101', 'normallight-arid')
 
 
 def _write_base(tmp_path: Path, text: str) -> str:
@@ -272,24 +262,32 @@ def _write_base(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
-def _leaf(tmp_path: Path, task_cfg: str, base: str) -> Config:
+def _leaf(tmp_path: Path, task_cfg: str, base: str, body: str = '') -> Config:
     if not task_cfg.count('::'):
         task_cfg = str(REPO_ROOT / task_cfg)
     leaf = tmp_path / 'leaf.py'
-    leaf.write_text(f'_base_ = [{task_cfg!r}, {base!r}]\n')
+    leaf.write_text(f'_base_ = [{task_cfg!r}, {base!r}]\n' + body)
     return Config.fromfile(str(leaf))
 
 
 @pytest.mark.parametrize('task_cfg', UPSTREAM_CONFIGS + LOCAL_CONFIGS)
-def test_visualization_switch_never_clashes_with_task_configs(
-        tmp_path, task_cfg):
+def test_simmm_hooks_never_clash_with_task_configs(tmp_path, task_cfg):
     if not task_cfg.count('::') and not osp.isfile(REPO_ROOT / task_cfg):
         pytest.skip(f'{task_cfg} is not in this checkout')
-    switch = "simmm_visualization = dict(interval=500)"
-    cfg = _leaf(tmp_path, task_cfg, _write_base(tmp_path, switch))
-    assert cfg.simmm_visualization == dict(interval=500)
+    base = _write_base(
+        tmp_path, "simmm_hooks = [dict(type='mmsimmm.DarkenVisualizationHook"
+        "', interval=500)]")
+    task = _leaf(tmp_path, task_cfg, base)
+    task_hooks = list(task.get('custom_hooks', []))
+    cfg = _leaf(
+        tmp_path, task_cfg, base, 'custom_hooks = [*_base_.get('
+        "'custom_hooks', []), *_base_.simmm_hooks]\n")
+    assert cfg.custom_hooks == task_hooks + [
+        dict(type='mmsimmm.DarkenVisualizationHook', interval=500)
+    ]
     # a base-level `custom_hooks` would break every config that has its own
     hooks = "custom_hooks = [dict(type='mmsimmm.DarkenVisualizationHook')]"
     if any(name in task_cfg for name in WITH_CUSTOM_HOOKS):
+        assert task_hooks
         with pytest.raises(KeyError, match='Duplicate key'):
             _leaf(tmp_path, task_cfg, _write_base(tmp_path, hooks))

@@ -12,6 +12,8 @@ from mmsimmm.engine.runner import simminmax_loop
 from mmsimmm.testing import tiny_classifier_cfg, toy_runner_cfg
 from mmsimmm.utils import allow_trusted_checkpoints
 
+SAFETY_WARNING = 'This SimMinMax run has no '
+
 
 def simmm_model() -> dict:
     return dict(
@@ -130,10 +132,21 @@ def test_max_iters_equal_to_the_stage_total_is_accepted(tmp_path):
     assert runner.iter == 4
 
 
-def test_milestones_past_the_stage_end_are_reported(tmp_path, monkeypatch):
+def record_loop_warnings(monkeypatch) -> list:
+    """The loop's warnings, but the one about the toy configs' missing
+    safety hooks."""
     logged = []
-    monkeypatch.setattr(simminmax_loop, 'print_log',
-                        lambda msg, **kwargs: logged.append(msg))
+
+    def record(msg, **kwargs):
+        if not msg.startswith(SAFETY_WARNING):
+            logged.append(msg)
+
+    monkeypatch.setattr(simminmax_loop, 'print_log', record)
+    return logged
+
+
+def test_milestones_past_the_stage_end_are_reported(tmp_path, monkeypatch):
+    logged = record_loop_warnings(monkeypatch)
     stages = [dict(name='darken', iters=1), dict(name='adapt', iters=3)]
     make_runner(tmp_path, stages=stages).build_train_loop(
         dict(type='mmsimmm.SimMinMaxLoop', stages=stages))
@@ -147,9 +160,7 @@ def test_milestones_past_the_stage_end_are_reported(tmp_path, monkeypatch):
 
 def test_epoch_based_checkpoint_hook_and_log_processor_are_reported(
         tmp_path, monkeypatch):
-    logged = []
-    monkeypatch.setattr(simminmax_loop, 'print_log',
-                        lambda msg, **kwargs: logged.append(msg))
+    logged = record_loop_warnings(monkeypatch)
     init_default_scope('mmpretrain')
     stages = [dict(name='darken', iters=2), dict(name='adapt', iters=2)]
     cfg = toy_runner_cfg(str(tmp_path), simmm_model(), 'mmpretrain',
@@ -164,6 +175,41 @@ def test_epoch_based_checkpoint_hook_and_log_processor_are_reported(
     assert logged[0].startswith('CheckpointHook counts epochs')
     assert "type='mmsimmm.AtomicCheckpointHook', by_epoch=False" in logged[0]
     assert logged[1].startswith('log_processor counts epochs')
+
+
+def test_loop_registers_no_hook_and_warns_once_without_safety_hooks(
+        tmp_path, monkeypatch):
+    """Every hook comes from the config: the loop adds none; a run
+    without NumericalSafetyHook/CheckpointMatchHook gets ONE warning that
+    names the list to add (`simmm_hooks`)."""
+    logged = []
+    monkeypatch.setattr(simminmax_loop, 'print_log',
+                        lambda msg, **kwargs: logged.append(msg))
+    runner = make_runner(tmp_path / 'bare')
+    hooks = list(runner.hooks)
+    runner.train()
+    assert runner.hooks == hooks
+    warnings = [msg for msg in logged if msg.startswith(SAFETY_WARNING)]
+    assert warnings == [
+        'This SimMinMax run has no NumericalSafetyHook or '
+        'CheckpointMatchHook: NaN/Inf steps or mismatched checkpoints go '
+        "unnoticed. Add the hooks of `simmm_hooks` ('mmsimmm::_base_/"
+        "simmm_default.py') to the config: custom_hooks = [..., "
+        '*_base_.simmm_hooks]'
+    ]
+
+    logged.clear()
+    init_default_scope('mmpretrain')
+    cfg = toy_runner_cfg(str(tmp_path / 'safe'), simmm_model(), 'mmpretrain')
+    cfg['custom_hooks'] = [
+        dict(type='mmsimmm.NumericalSafetyHook'),
+        dict(type='mmsimmm.CheckpointMatchHook')
+    ]
+    runner = Runner(**cfg)
+    hooks = list(runner.hooks)
+    runner.train()
+    assert runner.hooks == hooks
+    assert not [msg for msg in logged if msg.startswith(SAFETY_WARNING)]
 
 
 def test_list_scheduler_is_rejected(tmp_path):

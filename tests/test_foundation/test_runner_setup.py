@@ -1,6 +1,7 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """Options and config edits of tools/train.py and tools/test.py."""
 import argparse
+import copy
 import os
 import os.path as osp
 from types import SimpleNamespace
@@ -217,15 +218,19 @@ def test_load_launch_config_and_runner(tmp_path, monkeypatch):
     cfg = runner_setup.load_launch_config(args)
     assert (cfg.launcher, cfg.extra) == ('none', 1)
     assert cfg.work_dir == osp.join('./work_dirs', 'cfg')
-    hooks = []
-    runner = SimpleNamespace(
-        cfg=cfg, hooks=hooks,
-        register_hook=lambda hook, priority=None: hooks.append(hook))
-    monkeypatch.setattr(runner_setup, 'build_runner', lambda cfg: runner)
+    built = []
+    runner = SimpleNamespace()
+
+    def build_runner(cfg):
+        built.append(copy.deepcopy(cfg.custom_hooks))
+        return runner
+
+    monkeypatch.setattr(runner_setup, 'build_runner', build_runner)
     assert runner_setup.build_launch_runner(cfg) is runner
     assert cfg.train_dataloader.persistent_workers is False
-    # every launched runner checks its checkpoints strictly
-    assert [type(hook).__name__ for hook in hooks] == ['CheckpointMatchHook']
+    # every launched runner checks its checkpoints strictly: the hook is in
+    # the config BEFORE the runner is built (and dumps it)
+    assert built == [[dict(type='mmsimmm.CheckpointMatchHook')]]
 
 
 @pytest.mark.parametrize('launcher, initialized, expected', [

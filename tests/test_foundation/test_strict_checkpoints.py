@@ -89,6 +89,10 @@ def test_test_tool_scores_a_matching_checkpoint(tools, config, tmp_path):
     assert 'accuracy/top1' in metrics
     assert f'CheckpointMatchHook: {ckpt}: {len(state)} weights matched' \
         in log_text(tmp_path)
+    # the hook that checked it is in the config the runner dumped
+    assert Config.fromfile(config).get('custom_hooks') is None
+    dumped = Config.fromfile(str(tmp_path / osp.basename(config)))
+    assert dumped.custom_hooks == [dict(type='mmsimmm.CheckpointMatchHook')]
 
 
 def test_simmm_checkpoint_scored_with_the_plain_config(

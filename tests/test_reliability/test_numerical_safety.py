@@ -15,7 +15,10 @@ from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from mmsimmm.engine.hooks.numerical_safety_hook import NumericalSafetyHook
+from mmsimmm.engine.hooks.numerical_safety_hook import (
+    NumericalSafetyHook,
+    _skip_option,
+)
 from mmsimmm.utils import allow_trusted_checkpoints
 
 from .conftest import REPO_ROOT, load, simmm_cfg
@@ -107,18 +110,18 @@ def test_nan_darkener_output_is_named(tiny_images, tmp_path):
 
 
 def default_simmm_hooks_runner(work_dir, data_root, cfg_options=None):
-    """Hooks registered as configs/_base_/simmm_default.py does."""
+    """The hooks of SimMinMax configs (`simmm_hooks` in custom_hooks)."""
     cfg = simmm_cfg(str(work_dir), data_root)
-    cfg.simmm_custom_hooks = Config.fromfile(
+    cfg.custom_hooks = Config.fromfile(
         osp.join(REPO_ROOT, 'configs', '_base_',
-                 'simmm_default.py')).simmm_custom_hooks
+                 'simmm_default.py')).simmm_hooks
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return Runner.from_cfg(cfg)
 
 
 def test_suggested_cfg_option_skips(tiny_images, tmp_path):
-    """The hint names the simmm_custom_hooks entry; `--cfg-options` with it
+    """The hint names the custom_hooks entry; `--cfg-options` with it
     (parsed by DictAction as tools/train.py does) makes the run skip."""
     runner = default_simmm_hooks_runner(tmp_path / 'raise', tiny_images)
     nan_output_at(runner, runner.model.darken_losses['exposure'], 2)
@@ -128,7 +131,7 @@ def test_suggested_cfg_option_skips(tiny_images, tmp_path):
     assert 'custom_hooks=' not in message, message
     option = re.search(r'--cfg-options (\S+=skip)', message)
     assert option and option.group(1) == \
-        'simmm_custom_hooks.0.action=skip', message
+        'custom_hooks.0.action=skip', message
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     cfg_options = parser.parse_args(['--cfg-options',
@@ -139,6 +142,19 @@ def test_suggested_cfg_option_skips(tiny_images, tmp_path):
     runner.train()  # completes
     assert runner.iter == 4
     assert runner.message_hub.get_info('nonfinite_skipped_steps') == 1
+
+
+def test_skip_option_names_the_hook_entry():
+    """The index of the hook in custom_hooks (e.g. after a task config's
+    EMAHook), or how to find it when the hook is not in the config."""
+    cfg = Config(dict(custom_hooks=[
+        dict(type='EMAHook'),
+        dict(type='mmsimmm.NumericalSafetyHook', action='raise')
+    ]))
+    assert _skip_option(cfg) == 'custom_hooks.1.action=skip'
+    assert _skip_option(Config(dict(custom_hooks=[]))).startswith(
+        'custom_hooks.N.action=skip (N: the index of NumericalSafetyHook')
+    assert _skip_option(None).startswith('custom_hooks.N.action=skip')
 
 
 def test_resumed_checkpoint_is_named_good(tiny_images, tmp_path):

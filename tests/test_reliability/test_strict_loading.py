@@ -5,7 +5,7 @@
 else, and everything at resume, must match key for key and shape for
 shape. Runs go through ``tools/train.py``'s ``main(argv)``.
 """
-from types import SimpleNamespace
+import copy
 
 import pytest
 import torch
@@ -13,7 +13,7 @@ from mmengine.config import Config
 
 from mmsimmm.engine.hooks.checkpoint_match_hook import (
     CheckpointMatchHook,
-    register_checkpoint_match_hook,
+    add_checkpoint_match_hook,
 )
 from mmsimmm.registry import MODELS
 from mmsimmm.utils import allow_trusted_checkpoints
@@ -80,21 +80,28 @@ def test_load_from_with_an_unexpected_task_key(tiny_images, tmp_path,
     no_checkpoint_written(str(tmp_path / 'work'))
 
 
-def test_simmm_custom_hooks_settings_are_used(tmp_path):
-    """tools/*.py register the hook of `simmm_custom_hooks` (with its
-    skip_keys), not a default one, and never twice."""
-    cfg = Config.fromfile(f'{REPO_ROOT}/configs/_base_/simmm_default.py')
-    assert cfg.simmm_custom_hooks[1] == dict(
-        type='mmsimmm.CheckpointMatchHook', skip_keys=[])
-    cfg.simmm_custom_hooks[1].skip_keys = ['head.fc.*']
-    registered = []
-    runner = SimpleNamespace(
-        cfg=cfg, hooks=registered,
-        register_hook=lambda hook, priority=None: registered.append(hook))
-    hook = register_checkpoint_match_hook(runner)
-    assert registered == [hook] and hook.skip_keys == ['head.fc.*']
-    assert register_checkpoint_match_hook(runner) is None
-    assert len(registered) == 1
+def test_config_hooks_are_kept_and_the_default_is_added_once():
+    """tools/*.py keep the CheckpointMatchHook a config lists (SimMinMax
+    configs: `simmm_hooks`, with its skip_keys) and add a default one to
+    `custom_hooks` of a config without one, never twice."""
+    base = Config.fromfile(f'{REPO_ROOT}/configs/_base_/simmm_default.py')
+    assert dict(type='mmsimmm.CheckpointMatchHook',
+                skip_keys=[]) in base.simmm_hooks
+    cfg = Config(dict(custom_hooks=base.simmm_hooks))
+    cfg.custom_hooks[1].skip_keys = ['head.fc.*']
+    hooks = copy.deepcopy(cfg.custom_hooks)
+    assert add_checkpoint_match_hook(cfg) is None
+    assert cfg.custom_hooks == hooks
+
+    plain = Config(dict(custom_hooks=[dict(type='EMAHook')]))
+    added = add_checkpoint_match_hook(plain)
+    assert added == dict(type='mmsimmm.CheckpointMatchHook')
+    assert plain.custom_hooks == [dict(type='EMAHook'), added]
+    assert add_checkpoint_match_hook(plain) is None
+    assert len(plain.custom_hooks) == 2
+    bare = Config(dict())
+    add_checkpoint_match_hook(bare)
+    assert bare.custom_hooks == [dict(type='mmsimmm.CheckpointMatchHook')]
 
 
 def test_skip_keys_and_removed_options():

@@ -5,15 +5,12 @@ from .atomic_checkpoint import (
                                 atomic_write,
 )
 from .checkpoint_match_hook import CheckpointMatchHook
-from .darken_visualization_hook import (
-                                DarkenVisualizationHook,
-                                register_darken_visualization,
-)
+from .darken_visualization_hook import DarkenVisualizationHook
 from .numerical_safety_hook import NumericalSafetyHook
 from .tuple_mining_hook import TupleMiningHook
 
 __all__ = [
     'AtomicCheckpointHook', 'AtomicLocalBackend', 'CheckpointMatchHook',
     'DarkenVisualizationHook', 'NumericalSafetyHook', 'TupleMiningHook',
-    'atomic_write', 'register_darken_visualization'
+    'atomic_write'
 ]

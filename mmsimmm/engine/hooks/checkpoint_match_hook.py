@@ -1,5 +1,4 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
-import copy
 from typing import Any, List, Mapping, Optional, Sequence
 
 from mmengine.hooks import Hook
@@ -15,6 +14,7 @@ from mmsimmm.utils.checkpoint_check import (
     listed,
 )
 
+from .hook_cfgs import hook_index
 from .numerical_safety_hook import is_non_finite
 
 # offending keys named in the NaN/Inf error message
@@ -60,10 +60,10 @@ class CheckpointMatchHook(Hook):
 
     Runs when the Runner has read a checkpoint and before it loads it
     (``after_load_checkpoint``), in training and in testing, so a bad
-    checkpoint stops the run before the first iteration. mmsimmm's
-    ``tools/train.py`` and ``tools/test.py`` register it for every config
-    (:func:`register_checkpoint_match_hook`); SimMinMax configs also get it
-    from ``simmm_custom_hooks``.
+    checkpoint stops the run before the first iteration. SimMinMax configs
+    list it in ``custom_hooks`` (``simmm_hooks`` of mmsimmm's base config);
+    mmsimmm's ``tools/train.py`` and ``tools/test.py`` add it to the
+    ``custom_hooks`` of every other config (:func:`add_checkpoint_match_hook`).
 
     The match is strict (:func:`mmsimmm.utils.checkpoint_check.
     check_strict_match`): ONE error names every missing, unexpected or
@@ -146,8 +146,7 @@ class CheckpointMatchHook(Hook):
             'To leave keys out on purpose when training from it (e.g. a '
             "new classifier), list them: dict(type='mmsimmm."
             "CheckpointMatchHook', skip_keys=['head.fc.*']) in "
-            'custom_hooks (plain configs) or simmm_custom_hooks '
-            '(SimMinMax configs).')
+            'custom_hooks (in SimMinMax configs: set its skip_keys).')
         bad = non_finite_keys(
             checkpoint_state_dict(checkpoint, source), result.matched)
         if bad:
@@ -180,28 +179,25 @@ class CheckpointMatchHook(Hook):
                            f'{result.summary()}')
 
 
-def register_checkpoint_match_hook(runner) -> Optional[CheckpointMatchHook]:
-    """Make a runner check every checkpoint it loads.
+def add_checkpoint_match_hook(cfg) -> Optional[dict]:
+    """Make a config's runner check every checkpoint it loads.
 
-    Does nothing if a :class:`CheckpointMatchHook` is registered already
-    (e.g. from ``custom_hooks``); else registers the one that the config's
-    ``simmm_custom_hooks`` names (with its ``skip_keys``), or a default one.
+    Appends ``dict(type='mmsimmm.CheckpointMatchHook')`` to
+    ``cfg.custom_hooks`` unless the list has a
+    :class:`CheckpointMatchHook` already (e.g. with ``skip_keys``, or from
+    a SimMinMax config's ``simmm_hooks``). Call it before the runner is
+    built, so that the config the runner dumps to its work dir shows the
+    hook.
 
     Args:
-        runner (Runner): The runner, before it loads a checkpoint.
+        cfg (Config): The config, changed in place.
 
     Returns:
-        CheckpointMatchHook | None: The hook registered now, or None.
+        dict | None: The hook config appended now, or None.
     """
-    if any(isinstance(hook, CheckpointMatchHook) for hook in runner.hooks):
+    hook_cfgs = list(cfg.get('custom_hooks') or [])
+    if hook_index(hook_cfgs, CheckpointMatchHook.__name__) is not None:
         return None
-    cfg = runner.cfg if runner.cfg is not None else {}
-    hook_cfg = next(
-        (item for item in cfg.get('simmm_custom_hooks') or []
-         if HOOKS.get(item['type']) is CheckpointMatchHook),
-        dict(type='mmsimmm.CheckpointMatchHook'))
-    hook_cfg = copy.deepcopy(dict(hook_cfg))
-    priority = hook_cfg.pop('priority', None)
-    hook = HOOKS.build(hook_cfg)
-    runner.register_hook(hook, priority=priority)
-    return hook
+    hook_cfg = dict(type='mmsimmm.CheckpointMatchHook')
+    cfg.custom_hooks = hook_cfgs + [hook_cfg]
+    return hook_cfg

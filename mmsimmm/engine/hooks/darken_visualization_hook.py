@@ -21,8 +21,6 @@ from mmsimmm.visualization import (
     tensor_to_rgb,
 )
 
-#: Top-level config key read by :func:`register_darken_visualization`.
-VISUALIZATION_CFG_KEY = 'simmm_visualization'
 #: Local-backend file that holds only the exposure scalars.
 SCALARS_FILE = 'simmm_exposure.json'
 COLUMN_TITLES = ('day image', 'darkened', 'curve map A', 'down-scale map S')
@@ -98,10 +96,8 @@ class DarkenVisualizationHook(Hook):
     whose preprocessed inputs are not one tensor (e.g. retrieval tuples)
     are skipped with a single warning. Only rank 0 draws.
 
-    Enable it with ``custom_hooks`` or, in SimMinMax configs, with the
-    top-level ``simmm_visualization`` setting of
-    ``configs/_base_/simmm_default.py`` (see
-    :func:`register_darken_visualization`).
+    Enable it in ``custom_hooks``; SimMinMax configs get it (every 500
+    iterations) from ``simmm_hooks`` of mmsimmm's base config.
 
     Args:
         interval (int): Draw every ``interval`` iterations. Defaults to
@@ -276,38 +272,3 @@ class DarkenVisualizationHook(Hook):
                         title if index == 0 else '', kind))
             rows.append(row)
         return rows
-
-
-def register_darken_visualization(runner) -> Optional[Hook]:
-    """Register the hook from the config's ``simmm_visualization`` setting.
-
-    ``configs/_base_/simmm_default.py`` sets ``simmm_visualization =
-    dict(interval=500)``; a leaf config turns it off with
-    ``simmm_visualization = None``. A new top-level key is used because
-    ``custom_hooks`` is defined by many upstream configs (e.g. ConvNeXt's
-    EMAHook), and MMEngine refuses a key defined in two ``_base_`` files.
-    Nothing is registered when the setting is missing or empty, or when a
-    :class:`DarkenVisualizationHook` is already registered (e.g. through
-    ``custom_hooks``).
-
-    Args:
-        runner (Runner): The runner, before ``before_run``.
-
-    Returns:
-        Hook | None: The registered hook, if any.
-    """
-    cfg = runner.cfg.get(VISUALIZATION_CFG_KEY) if runner.cfg else None
-    if not cfg:
-        return None
-    if any(isinstance(hook, DarkenVisualizationHook) for hook in runner.hooks):
-        return None
-    if not isinstance(cfg, dict):
-        raise TypeError(f'{VISUALIZATION_CFG_KEY} must be a dict of '
-                        f'DarkenVisualizationHook arguments or None, got '
-                        f'{cfg!r}')
-    hook_cfg = dict(type='mmsimmm.DarkenVisualizationHook')
-    hook_cfg.update(cfg)
-    priority = hook_cfg.pop('priority', None)
-    hook = HOOKS.build(hook_cfg)
-    runner.register_hook(hook, priority=priority)
-    return hook

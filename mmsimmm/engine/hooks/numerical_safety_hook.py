@@ -14,6 +14,8 @@ from torch import nn
 
 from mmsimmm.registry import HOOKS
 
+from .hook_cfgs import hook_index
+
 ACTIONS = ('raise', 'skip')
 # MessageHub info (saved in checkpoints): the number of skipped steps
 SKIPPED_INFO = 'nonfinite_skipped_steps'
@@ -47,20 +49,13 @@ def _drop_grads(optimizer: torch.optim.Optimizer) -> None:
 
 
 def _skip_option(cfg) -> str:
-    """``--cfg-options`` key that sets this hook's ``action`` to skip.
-
-    ``custom_hooks`` wins: SimMinMaxLoop does not register a hook type of
-    ``simmm_custom_hooks`` twice.
-    """
-    cfg = cfg if cfg is not None else {}
-    for key in ('custom_hooks', 'simmm_custom_hooks'):
-        for index, hook_cfg in enumerate(cfg.get(key) or []):
-            hook_type = hook_cfg.get('type') if isinstance(hook_cfg,
-                                                          dict) else None
-            name = getattr(hook_type, '__name__', str(hook_type))
-            if name.split('.')[-1] == 'NumericalSafetyHook':
-                return f'{key}.{index}.action=skip'
-    return 'simmm_custom_hooks.0.action=skip'
+    """``--cfg-options`` key that sets this hook's ``action`` to skip."""
+    hook_cfgs = (cfg if cfg is not None else {}).get('custom_hooks')
+    index = hook_index(hook_cfgs, 'NumericalSafetyHook')
+    if index is None:  # registered by hand, not from the config
+        return ('custom_hooks.N.action=skip (N: the index of '
+                'NumericalSafetyHook in custom_hooks)')
+    return f'custom_hooks.{index}.action=skip'
 
 
 def is_non_finite(value: object) -> bool:
@@ -111,7 +106,7 @@ class NumericalSafetyHook(Hook):
     updated. The message says whether a checkpoint free of NaN/Inf exists
     (the last one saved by this run, or the one it resumed from) and how to
     skip such steps instead (``--cfg-options`` for the config entry that
-    registered the hook, e.g. ``simmm_custom_hooks.0.action=skip``). With
+    registered the hook, e.g. ``custom_hooks.0.action=skip``). With
     ``action='skip'`` the update is skipped: no parameter,
     optimizer state or (restored) buffer changes; a warning names the
     culprits and counts the skipped steps (``runner.message_hub`` info

@@ -9,9 +9,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import IterBasedTrainLoop
 from torch.utils.data import DataLoader
 
-from mmsimmm.registry import HOOKS, LOOPS
-
-from ..hooks.darken_visualization_hook import register_darken_visualization
+from mmsimmm.registry import LOOPS
 
 # Message-hub scalars that belong to one stage (losses, gradient norm).
 STAGE_SCALARS = ('train/darken.', 'train/task.', 'train/byol.', 'train/loss',
@@ -20,6 +18,8 @@ STAGE_SCALARS = ('train/darken.', 'train/task.', 'train/byol.', 'train/loss',
 DEFAULT_STAGE_OPTIMIZERS = dict(darken='darkener', adapt='task')
 # MessageHub runtime info (saved in checkpoints) holding the stage schedule.
 SCHEDULE_INFO = 'simminmax_schedule'
+# Hooks a SimMinMax run should have (warned about when missing).
+SAFETY_HOOKS = ('NumericalSafetyHook', 'CheckpointMatchHook')
 
 
 @LOOPS.register_module()
@@ -103,7 +103,7 @@ class SimMinMaxLoop(IterBasedTrainLoop):
             dynamic_intervals=dynamic_intervals)
         self.current_stage: Optional[str] = None
         self.stage_history: List[str] = []
-        self._register_simmm_hooks(runner)
+        self._warn_missing_safety_hooks(runner)
         self._warn_epoch_based_settings(runner)
         # Built before a resume loads the checkpoint's MessageHub state; an
         # earlier runner of this process with the same experiment name
@@ -279,23 +279,24 @@ class SimMinMaxLoop(IterBasedTrainLoop):
                 level=logging.WARNING)
 
     @staticmethod
-    def _register_simmm_hooks(runner) -> None:
-        """Register the hooks of ``simmm_custom_hooks`` and
-        ``simmm_visualization`` (configs/_base_/simmm_default.py).
+    def _warn_missing_safety_hooks(runner) -> None:
+        """Warn once if the config lacks SimMinMax's safety hooks.
 
-        They are new top-level keys because ``custom_hooks`` is defined by
-        many upstream configs and MMEngine refuses a key that two ``_base_``
-        files define. A hook type already registered is not added twice.
+        The loop registers no hook itself: every hook that runs is in the
+        config (``simmm_hooks`` of mmsimmm's base config, which SimMinMax
+        configs put into ``custom_hooks``).
         """
-        cfg = runner.cfg if runner.cfg is not None else {}
-        for hook_cfg in cfg.get('simmm_custom_hooks') or []:
-            hook_type = HOOKS.get(hook_cfg['type'])
-            if any(type(hook) is hook_type for hook in runner.hooks):
-                continue
-            hook_cfg = copy.deepcopy(hook_cfg)
-            priority = hook_cfg.pop('priority', 'NORMAL')
-            runner.register_hook(hook_cfg, priority=priority)
-        register_darken_visualization(runner)
+        registered = {type(hook).__name__ for hook in runner.hooks}
+        missing = [name for name in SAFETY_HOOKS if name not in registered]
+        if missing:
+            print_log(
+                f'This SimMinMax run has no {" or ".join(missing)}: NaN/Inf '
+                'steps or mismatched checkpoints go unnoticed. Add the '
+                "hooks of `simmm_hooks` ('mmsimmm::_base_/simmm_default."
+                "py') to the config: custom_hooks = [..., "
+                '*_base_.simmm_hooks]',
+                logger='current',
+                level=logging.WARNING)
 
     # ------------------------------------------------------------------
     # running
