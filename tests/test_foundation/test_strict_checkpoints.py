@@ -91,6 +91,7 @@ def test_test_tool_scores_a_matching_checkpoint(tools, config, tmp_path):
         in log_text(tmp_path)
 
 
+@pytest.mark.slow
 def test_simmm_checkpoint_scored_with_the_plain_config(
         tools, config, tmp_path):
     """A SimMinMax checkpoint (flat task keys + darkener/BYOL) is scored
@@ -139,6 +140,7 @@ def test_simmm_checkpoint_scored_with_the_plain_config(
         test_main([config, bad, '--work-dir', str(tmp_path / 'bad')])
 
 
+@pytest.mark.slow
 def test_skip_keys_loads_the_rest_and_logs_the_list(tools, config,
                                                     tmp_path):
     """The documented switch for a deliberate partial load (fine-tuning to
@@ -180,6 +182,7 @@ def test_skip_keys_loads_the_rest_and_logs_the_list(tools, config,
     assert not (tmp_path / 'x' / 'iter_1.pth').exists()
 
 
+@pytest.mark.slow
 def test_train_tool_refuses_load_from_before_the_first_iteration(
         tools, config, tmp_path):
     """A plain config trained with load_from: a missing key is fatal (it

@@ -117,6 +117,7 @@ def default_simmm_hooks_runner(work_dir, data_root, cfg_options=None):
     return Runner.from_cfg(cfg)
 
 
+@pytest.mark.slow
 def test_suggested_cfg_option_skips(tiny_images, tmp_path):
     """The hint names the simmm_custom_hooks entry; `--cfg-options` with it
     (parsed by DictAction as tools/train.py does) makes the run skip."""
@@ -141,6 +142,7 @@ def test_suggested_cfg_option_skips(tiny_images, tmp_path):
     assert runner.message_hub.get_info('nonfinite_skipped_steps') == 1
 
 
+@pytest.mark.slow
 def test_resumed_checkpoint_is_named_good(tiny_images, tmp_path):
     """A NaN right after a resume, before any save of the new run."""
     allow_trusted_checkpoints()

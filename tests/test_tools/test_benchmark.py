@@ -69,6 +69,7 @@ def tiny_config(tmp_path) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_benchmark_writes_json_and_table(repo_root, tiny_config, tmp_path):
     tool = _load_tool(repo_root)
     out_dir = tmp_path / 'out'
