@@ -181,6 +181,7 @@ def test_full_resolution_protocol(name, tmp_path):
     assert item['data_samples'].ori_shape == (54, 96)
 
 
+@pytest.mark.slow
 def test_baseline_trains_and_tests_on_tiny_cityscapes(tmp_path,
                                                      monkeypatch):
     allow_trusted_checkpoints()
