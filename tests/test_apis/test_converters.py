@@ -92,6 +92,7 @@ def test_check_outputs(tmp_path):
     check_outputs(str(src), [str(dst)], force=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('tool', [
     'codan_resnet_to_mmpretrain', 'cirtorch_gem_to_mmsimmm',
     'cirtorch_imagenet_to_mmsimmm', 'simmm_to_task_model',

@@ -135,6 +135,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('toolkit', sorted(CASES))
 def test_example_config_trains_two_iterations(toolkit, tmp_path):
     config, template = CASES[toolkit]

@@ -78,6 +78,7 @@ def make_cityscapes_fixture(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_configs_parse_and_share_the_baseline_model():
     base = Config.fromfile(str(BASELINE))
     assert base.default_scope == 'mmseg'
@@ -129,6 +130,7 @@ def build_test_dataset(cfg: Config, data_root: Path):
     return dataset
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name',
                          ['dark-zurich-512x1024', 'night-driving-512x1024'])
 def test_official_protocol_scores_at_512x1024(name, tmp_path):
@@ -179,6 +181,7 @@ def test_full_resolution_protocol(name, tmp_path):
     assert item['data_samples'].ori_shape == (54, 96)
 
 
+@pytest.mark.slow
 def test_baseline_trains_and_tests_on_tiny_cityscapes(tmp_path,
                                                      monkeypatch):
     allow_trusted_checkpoints()

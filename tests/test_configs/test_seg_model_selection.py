@@ -127,6 +127,7 @@ class TargetOracle(BaseModel):
         return data_samples
 
 
+@pytest.mark.slow
 def test_one_run_keeps_the_best_checkpoint_of_each_target(
         roots, tmp_path, monkeypatch):
     # yapf-formatting the config dominates the run time on CPU

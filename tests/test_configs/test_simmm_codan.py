@@ -220,6 +220,7 @@ def test_train_batch_has_two_crops_and_darkens_the_second(tmp_path):
         dark, model.darken_batch(batch['second_inputs'], generator))
 
 
+@pytest.mark.slow
 def test_train_runs_both_stages_from_the_day_checkpoint(trained):
     output = trained['output']
     assert "SimMinMax stage 'darken' from iteration 0" in output
@@ -244,6 +245,7 @@ def test_train_runs_both_stages_from_the_day_checkpoint(trained):
         assert 0 < change < 2e-3, (key, change)
 
 
+@pytest.mark.slow
 def test_both_configs_test_the_checkpoint_on_day_and_night(trained, capsys):
     checkpoint = str(trained['work_dir'] / 'iter_2.pth')
     test_tool = load_tool('test')
@@ -275,6 +277,7 @@ def test_both_configs_test_the_checkpoint_on_day_and_night(trained, capsys):
     assert missing == []
 
 
+@pytest.mark.slow
 def test_day_and_night_scores_use_the_right_images(trained):
     """A model that always says Chair scores the Chair share per domain."""
     allow_trusted_checkpoints()
@@ -298,6 +301,7 @@ def test_day_and_night_scores_use_the_right_images(trained):
     })
 
 
+@pytest.mark.slow
 def test_training_validates_on_val_not_on_night(trained):
     """Validation during adaptation reports the `val` accuracy only."""
     values = re.findall(r'accuracy/top1: ([\d.]+)', trained['output'])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
@@ -55,6 +56,7 @@ def test_config_keeps_the_upstream_recipe():
                                   '998cf3e9.pth')
 
 
+@pytest.mark.slow
 def test_three_iteration_cpu_run(tmp_path):
     allow_trusted_checkpoints()
     data_root = tmp_path / 'imagenet'

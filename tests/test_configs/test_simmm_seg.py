@@ -243,6 +243,7 @@ def test_darkzurich_config_has_the_paper_recipe():
     assert cfg.test_evaluator == base.test_evaluator
 
 
+@pytest.mark.slow
 def test_nighttimedriving_config_only_changes_the_night_set():
     dz = Config.fromfile(str(SIMMM_DZ))
     nd = Config.fromfile(str(SIMMM_ND))
@@ -257,6 +258,7 @@ def test_nighttimedriving_config_only_changes_the_night_set():
     assert nd.test_dataloader.dataset == plain_nd.test_dataloader.dataset
 
 
+@pytest.mark.slow
 def test_offline_configs_read_the_official_dark_copy():
     """Offline mode: the fixed dark copy is read with each day image and
     used as it is; day and dark share scale, crop and flip."""
@@ -294,6 +296,7 @@ def test_offline_configs_read_the_official_dark_copy():
     assert nd.test_dataloader == plain_nd.test_dataloader
 
 
+@pytest.mark.slow
 def test_offline_train_tool_adapts_on_the_written_dark_copy(data):
     """tools/darken_dataset.py --preset cityscapes-official writes the copy
     that the offline config reads in a 1-iteration tools/train.py run."""
@@ -343,6 +346,7 @@ def test_configs_build_the_full_model(path):
 
 
 # ------------------------------------------------------------ tools
+@pytest.mark.slow
 def test_train_tool_runs_both_stages(trained):
     proc, work_dir = trained
     log = proc.output
@@ -361,6 +365,7 @@ def test_train_tool_runs_both_stages(trained):
     assert not any(k.startswith('task_model.') for k in state)
 
 
+@pytest.mark.slow
 def test_plain_test_config_scores_the_simmm_checkpoint(
         data, trained, monkeypatch, capsys):
     # tools/test.py in this process (its main(argv)); yapf-formatting the
@@ -398,6 +403,7 @@ def test_plain_test_config_scores_the_simmm_checkpoint(
     assert all(p.startswith(('darkener.', 'byol_')) for p in parts), ignored
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     torch.cuda.is_available(), reason='tests the CPU (gloo) path only')
 def test_dist_train_two_cpu_processes(data):

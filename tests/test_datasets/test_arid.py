@@ -220,6 +220,7 @@ def tiny(cfg: Config, arid_root: Path, work_dir: Path) -> Config:
     return cfg
 
 
+@pytest.mark.slow
 def test_baseline_config_trains_and_validates(arid_root, tmp_path):
     cfg = Config.fromfile(TRAIN_CONFIG)
     # the config states the recipe of method.md 5.4
@@ -355,6 +356,7 @@ def tiny_simmm(config: Path, arid_root: Path, work_dir: Path) -> Config:
     return cfg
 
 
+@pytest.mark.slow
 def test_simmm_config_trains_then_plain_test_scores(arid_root, tmp_path):
     """1 darken + 1 adapt iteration of configs/simmm_i3d_r50_arid.py, then
     the plain 20-round test config scores the saved checkpoint."""
@@ -642,6 +644,7 @@ def test_docs_test_the_last_checkpoint():
         assert last_checkpoint_name(config) in config.read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('config', [SIMMM_CONFIG, OFFLINE_CONFIG])
 def test_adapt_step_dark_view(paired_root, arid_root, tmp_path, config):
     """On the fly, D darkens the second clip (not the day clip); offline,
@@ -706,6 +709,7 @@ class ParamSnapshot(Hook):
         }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'config, wrong, origin',
     [(SIMMM_CONFIG, 'as_is', 'day'), (OFFLINE_CONFIG, 'darken', 'dark')],

@@ -168,6 +168,7 @@ def test_expected_counts(codan_root):
         CODaNDataset(data_root=str(codan_root), classes=['a'])
 
 
+@pytest.mark.slow
 def test_baseline_config_trains_and_reports_day_and_night(tmp_path):
     torch.manual_seed(0)
     root = make_codan(tmp_path / 'codan')

@@ -7,6 +7,7 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
+from mmengine.registry import DefaultScope
 
 from mmsimmm.datasets import synthetic_shapes as shapes
 from mmsimmm.datasets.synthetic_shapes import (
@@ -32,6 +33,14 @@ def _digests(split_dir: str) -> dict:
 
 def _rgb(path: str) -> np.ndarray:
     return cv2.imread(path, cv2.IMREAD_COLOR)[..., ::-1]
+
+
+@pytest.fixture
+def mmpretrain_scope():
+    """Unscoped types (``PackInputs``) are mmpretrain's, whatever scope an
+    earlier test left current."""
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
 
 
 @pytest.fixture(scope='module')
@@ -211,6 +220,7 @@ def test_lazy_init_generates_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.usefixtures('mmpretrain_scope')
 def test_loads_through_mmpretrain_pipeline(tiny_root):
     from mmpretrain.registry import DATASETS
     dataset = DATASETS.build(
@@ -237,6 +247,7 @@ def test_loads_through_mmpretrain_pipeline(tiny_root):
                                   _rgb(path)[..., ::-1])
 
 
+@pytest.mark.usefixtures('mmpretrain_scope')
 def test_combined_test_split_scores_per_domain(tiny_root):
     """split='test' = test_day + test_night, each sample tagged by domain."""
     import torch

@@ -41,6 +41,7 @@ def test_benchmark_summary_and_acceptance():
     assert [c.split()[0] for c in checks] == ['PASS', 'PASS', 'FAIL', 'FAIL']
 
 
+@pytest.mark.slow
 def test_benchmark_tiny_with_resume(tiny_run, tmp_path):
     bench = load_tool('benchmark_synthetic')
     argv = [
@@ -63,6 +64,7 @@ def test_benchmark_tiny_with_resume(tiny_run, tmp_path):
     assert again['runs'] == results['runs']
 
 
+@pytest.mark.slow
 def test_benchmark_resume_reuses_or_retrains_the_start_checkpoint(
         tiny_run, tmp_path):
     bench = load_tool('benchmark_synthetic')

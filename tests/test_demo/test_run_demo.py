@@ -161,6 +161,7 @@ def test_grid_and_table(tiny_run, run_demo, capsys):
                                 str(tiny_run['work_dir']), str(out))
 
 
+@pytest.mark.slow
 def test_simminmax_run_is_deterministic(tiny_run, run_demo, tmp_path):
     rows = {row['method']: row for row in tiny_run['rows']}
     method = run_demo.METHODS['simminmax']

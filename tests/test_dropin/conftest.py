@@ -11,8 +11,6 @@ import sys
 from pathlib import Path
 from typing import Callable, List, Optional
 
-import cv2
-import numpy as np
 import pytest
 import torch
 from mmengine.registry import init_default_scope
@@ -55,19 +53,6 @@ def simmm_checkpoint(tmp_path_factory) -> Path:
         str(work_dir), simminmax_classifier_cfg(), 'mmpretrain',
         stages=stages)).train()
     return work_dir / 'iter_2.pth'
-
-
-@pytest.fixture(scope='session')
-def tiny_cls_images(tmp_path_factory) -> str:
-    """Two class folders (``day``, ``night``) of four 32x32 PNGs each."""
-    root = tmp_path_factory.mktemp('tiny_cls_images')
-    rng = np.random.default_rng(0)
-    for name, (low, high) in (('day', (150, 255)), ('night', (0, 80))):
-        (root / name).mkdir()
-        for index in range(4):
-            image = rng.integers(low, high, (32, 32, 3), dtype=np.uint8)
-            assert cv2.imwrite(str(root / name / f'{index}.png'), image)
-    return str(root)
 
 
 @contextlib.contextmanager

@@ -76,6 +76,7 @@ def test_getattr_resolves_only_history_buffer_statistics(
         torch.load(path)
 
 
+@pytest.mark.slow
 def test_import_mmsimmm_registers_it(simmm_checkpoint, run_python):
     """A fresh process: ``import mmsimmm`` alone makes torch.load work."""
     code = ('import sys, torch; path = sys.argv[1]\n'

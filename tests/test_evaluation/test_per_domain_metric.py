@@ -164,6 +164,7 @@ def _ddp_worker(rank: int, world_size: int, init_file: str,
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_distributed_collection_groups_after_gathering(tmp_path):
     import torch.multiprocessing as mp
 

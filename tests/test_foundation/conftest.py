@@ -1,19 +1,14 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
-"""Fixtures for the foundation tests: a tiny image-folder classification
-dataset, a matching mmpretrain config and a helper that runs a tool in a
-fresh Python process."""
+"""Fixtures for the foundation tests: an mmpretrain config for the tiny
+image folders (``tiny_cls_images``, tests/conftest.py) and a helper that
+runs a tool in a fresh Python process."""
 import os
 import os.path as osp
 import subprocess
 import sys
 from typing import Callable, List, Optional
 
-import cv2
-import numpy as np
 import pytest
-
-CLASSES = ('day', 'night')
-IMAGES_PER_CLASS = 4
 
 TINY_CLS_CONFIG = """\
 _base_ = [
@@ -53,22 +48,7 @@ randomness = dict(seed=0)
 
 
 @pytest.fixture(scope='session')
-def tiny_cls_data(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Bright ("day") and dark ("night") 32x32 PNGs in class folders."""
-    root = tmp_path_factory.mktemp('tiny_cls_data')
-    rng = np.random.default_rng(0)
-    for label, name in enumerate(CLASSES):
-        folder = root / name
-        folder.mkdir()
-        low, high = (150, 255) if label == 0 else (0, 80)
-        for index in range(IMAGES_PER_CLASS):
-            image = rng.integers(low, high, (32, 32, 3), dtype=np.uint8)
-            assert cv2.imwrite(str(folder / f'{index}.png'), image)
-    return str(root)
-
-
-@pytest.fixture(scope='session')
-def write_tiny_cls_config(tiny_cls_data: str) -> Callable[..., str]:
+def write_tiny_cls_config(tiny_cls_images: str) -> Callable[..., str]:
     """A factory writing a ResNet-18 classifier config for the tiny data.
 
     The factory takes ``(folder, iters=2, norm='BN')`` and returns the path.
@@ -79,7 +59,7 @@ def write_tiny_cls_config(tiny_cls_data: str) -> Callable[..., str]:
         with open(path, 'w') as f:
             f.write(
                 TINY_CLS_CONFIG.format(
-                    data_root=tiny_cls_data, iters=iters, norm=norm))
+                    data_root=tiny_cls_images, iters=iters, norm=norm))
         return path
 
     return write

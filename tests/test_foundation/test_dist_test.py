@@ -11,6 +11,8 @@ from mmengine.registry import MODELS, DefaultScope
 
 from .helpers import describe, free_port
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.skipif(
     torch.cuda.is_available(), reason='tests the CPU (gloo) path only')

@@ -10,6 +10,8 @@ import torch
 
 from .helpers import describe, free_port
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.skipif(
     torch.cuda.is_available(), reason='tests the CPU (gloo) path only')

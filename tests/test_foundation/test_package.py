@@ -43,6 +43,7 @@ def test_version_guard_names_installed_and_supported(monkeypatch, module,
     assert supported in message
 
 
+@pytest.mark.slow
 def test_version_guard_runs_at_import(repo_root):
     code = ('import mmengine; mmengine.__version__ = "0.9.1"; '
             'import mmsimmm')

@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 
 def run_quickstart(repo_root: str, readme: str) -> subprocess.CompletedProcess:
     return subprocess.run(

@@ -90,6 +90,7 @@ def test_add_mim_extension(setup_module, tmp_path, mode):
         setup_module.add_mim_extension('hardlink', str(tmp_path))
 
 
+@pytest.mark.slow
 def test_wheel_ships_configs_and_tools(run_tool, tmp_path):
     """Build a wheel from a copy of the repo and use its mmsimmm:: base."""
     src = tmp_path / 'src'

@@ -95,6 +95,7 @@ def test_test_tool_scores_a_matching_checkpoint(tools, config, tmp_path):
     assert dumped.custom_hooks == [dict(type='mmsimmm.CheckpointMatchHook')]
 
 
+@pytest.mark.slow
 def test_simmm_checkpoint_scored_with_the_plain_config(
         tools, config, tmp_path):
     """A SimMinMax checkpoint (flat task keys + darkener/BYOL) is scored
@@ -143,6 +144,7 @@ def test_simmm_checkpoint_scored_with_the_plain_config(
         test_main([config, bad, '--work-dir', str(tmp_path / 'bad')])
 
 
+@pytest.mark.slow
 def test_skip_keys_loads_the_rest_and_logs_the_list(tools, config,
                                                     tmp_path):
     """The documented switch for a deliberate partial load (fine-tuning to
@@ -184,6 +186,7 @@ def test_skip_keys_loads_the_rest_and_logs_the_list(tools, config,
     assert not (tmp_path / 'x' / 'iter_1.pth').exists()
 
 
+@pytest.mark.slow
 def test_train_tool_refuses_load_from_before_the_first_iteration(
         tools, config, tmp_path):
     """A plain config trained with load_from: a missing key is fatal (it

@@ -13,6 +13,8 @@ import pytest
 
 from .helpers import describe
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory, write_tiny_cls_config, run_tool):

@@ -288,9 +288,5 @@ def no_checkpoint_written() -> Callable[[str], None]:
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: 2 shared cores, many agents (10x faster)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def single_thread(one_thread):
+    """Every test here runs with one intra-op thread (tests/conftest.py)."""

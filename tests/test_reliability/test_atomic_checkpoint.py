@@ -79,6 +79,7 @@ def test_crash_with_checkpoint_hook_loses_everything(tiny_images, tmp_path,
         load(partial)
 
 
+@pytest.mark.slow
 def test_crash_with_atomic_hook_keeps_the_last_good_one(
         tiny_images, tmp_path, file_size_limit):
     allow_trusted_checkpoints()

@@ -271,6 +271,7 @@ def task_ckpt(path: str, nan_keys=()) -> str:
     return path
 
 
+@pytest.mark.slow
 def test_load_from_non_finite_checkpoint(tiny_images, tmp_path,
                                          no_checkpoint_written):
     """A diverged checkpoint is refused before training, naming the key;

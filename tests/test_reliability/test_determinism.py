@@ -46,6 +46,7 @@ def train(work_dir, data_root, seed, **variant):
     return logged_losses(str(work_dir)), runner.model.state_dict()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('variant', list(VARIANTS))
 def test_same_seed_same_losses(tiny_images, tmp_path, restore_determinism,
                                variant):

@@ -78,6 +78,7 @@ def equivalence_cfg(work_dir, data_root, batch_size, **variant):
     return cfg
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     torch.cuda.is_available(), reason='tests the CPU (gloo) path only')
 @pytest.mark.parametrize('two_views', [False, True])

@@ -120,6 +120,7 @@ def default_simmm_hooks_runner(work_dir, data_root, cfg_options=None):
     return Runner.from_cfg(cfg)
 
 
+@pytest.mark.slow
 def test_suggested_cfg_option_skips(tiny_images, tmp_path):
     """The hint names the custom_hooks entry; `--cfg-options` with it
     (parsed by DictAction as tools/train.py does) makes the run skip."""
@@ -157,6 +158,7 @@ def test_skip_option_names_the_hook_entry():
     assert _skip_option(None).startswith('custom_hooks.N.action=skip')
 
 
+@pytest.mark.slow
 def test_resumed_checkpoint_is_named_good(tiny_images, tmp_path):
     """A NaN right after a resume, before any save of the new run."""
     allow_trusted_checkpoints()

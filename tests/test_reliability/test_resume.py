@@ -122,6 +122,7 @@ def assert_same(actual, expected, path='') -> float:
     return 0.
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', list(KILL_POINTS))
 def test_killed_run_resumes_exactly(killed_runs, tmp_path_factory, name):
     from tools.train import main as train_main
@@ -155,6 +156,7 @@ def test_killed_run_resumes_exactly(killed_runs, tmp_path_factory, name):
     assert 'momentum_buffer' in next(iter(sgd.values()))
 
 
+@pytest.mark.slow
 def test_resume_with_changed_stages_is_refused(killed_runs, tiny_images,
                                                tmp_path,
                                                no_checkpoint_written):
@@ -175,6 +177,7 @@ def test_resume_with_changed_stages_is_refused(killed_runs, tiny_images,
     no_checkpoint_written(work_dir)
 
 
+@pytest.mark.slow
 def test_fresh_run_ignores_a_schedule_left_in_a_shared_message_hub(
         tiny_images, tmp_path):
     """Runners of one process with one experiment name share a MessageHub;
@@ -192,6 +195,7 @@ def test_fresh_run_ignores_a_schedule_left_in_a_shared_message_hub(
                                       'darken x 2'][index]
 
 
+@pytest.mark.slow
 def test_two_view_run_resumes_exactly(tiny_images, tmp_path):
     """Two random crops per image and a target used before its update: a
     run killed mid-adapt resumes to the uninterrupted result."""

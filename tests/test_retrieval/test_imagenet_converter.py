@@ -67,6 +67,7 @@ def gem_model(checkpoint: str) -> nn.Module:
     return model.eval()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('with_counters', [True, False])
 def test_converted_features_load_strictly_and_match(repo_root, tmp_path,
                                                    features, with_counters):

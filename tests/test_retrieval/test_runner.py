@@ -59,6 +59,7 @@ def data_root(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_train_test_and_learned_whitening(repo_root, data_root, tmp_path,
                                           capsys):
     allow_trusted_checkpoints()

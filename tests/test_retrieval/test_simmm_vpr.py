@@ -317,6 +317,7 @@ class GradientRecorder(Hook):
                          sorted(outputs)))
 
 
+@pytest.mark.slow
 def test_train_both_stages_then_plain_test(repo_root, data_root, tmp_path,
                                            capsys):
     allow_trusted_checkpoints()

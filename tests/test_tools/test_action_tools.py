@@ -215,6 +215,7 @@ def save_official(path: Path, state: dict, prefixes: Sequence[str],
     return path
 
 
+@pytest.mark.slow
 def test_converter_gives_identical_logits(official, tmp_path):
     from mmaction.registry import MODELS
     from mmaction.utils import register_all_modules

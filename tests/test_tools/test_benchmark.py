@@ -69,6 +69,7 @@ def tiny_config(tmp_path) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_benchmark_writes_json_and_table(repo_root, tiny_config, tmp_path):
     tool = _load_tool(repo_root)
     out_dir = tmp_path / 'out'
@@ -121,6 +122,7 @@ def test_benchmark_rejects_bad_input(repo_root, tiny_config, tmp_path):
         tool.main([str(plain), '--kinds', 'task', 'adapt', '--no-memory'])
 
 
+@pytest.mark.slow
 def test_benchmark_segmentor_at_a_smaller_crop(repo_root, tmp_path):
     tool = _load_tool(repo_root)
     segmentor = tiny_segmentor_cfg()

@@ -171,6 +171,7 @@ def test_md5_file(release, tmp_path):
         codan_tool.main([str(release), '--md5', str(sums)])
 
 
+@pytest.mark.slow
 def test_help_runs_as_a_script():
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     result = subprocess.run([sys.executable, str(TOOL), '--help'],

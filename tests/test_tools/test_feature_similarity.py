@@ -126,6 +126,7 @@ def test_table_and_plot(setup, tmp_path):
     assert plot is not None and plot.shape[1] > 600 and plot.std() > 10
 
 
+@pytest.mark.slow
 def test_simminmax_config_and_checkpoint_match_plain(setup, tmp_path):
     common = [
         '--darkener', setup['darkener'], '--num-images', '4',

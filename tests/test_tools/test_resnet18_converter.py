@@ -162,6 +162,7 @@ def test_non_tensor_pickles_need_allow_pickle(torchvision_model, tmp_path):
     assert dst.is_file()
 
 
+@pytest.mark.slow
 def test_help_runs_as_a_script():
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     result = subprocess.run([sys.executable, str(TOOL), '--help'],

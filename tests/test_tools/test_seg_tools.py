@@ -85,6 +85,7 @@ def save_official(model, path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_reference_has_official_layout(official_model, official_byol):
     state = official_model.state_dict()
     assert len(state) == 712
@@ -125,6 +126,7 @@ def test_decoder_name_table_is_one_to_one():
     assert table['clf_conv.bias'] == 'decode_head.conv_seg.bias'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('form', ['plain', 'byol'])
 def test_official_checkpoint_loads_strictly_with_equal_logits(
         form, official_model, official_byol, test_config_models, tmp_path):

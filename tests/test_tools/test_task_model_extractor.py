@@ -87,6 +87,7 @@ def test_existing_dst_is_not_overwritten(trained_checkpoint, tmp_path):
     assert dst.read_bytes() == b'keep'
 
 
+@pytest.mark.slow
 def test_plain_task_checkpoint_is_refused(tmp_path):
     src = tmp_path / 'task.pth'
     torch.save(dict(state_dict={'backbone.w': torch.zeros(2)}), src)

@@ -199,6 +199,7 @@ def test_checkpoint_buffers_must_match_config():
         model.load_state_dict(state)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('exposure_kind', ['levels', 'map'])
 def test_tiled_training_gradients_equal_plain_autograd(exposure_kind):
     """The tile-wise recomputing backward gives the plain gradients."""
