@@ -217,8 +217,9 @@ def load_whitening(path: str) -> Dict[str, torch.Tensor]:
     """Load a whitening file written by :func:`save_whitening`.
 
     Args:
-        path (str): The file (official numpy files: convert them first with
-            ``tools/model_converters/cirtorch_gem_to_mmsimmm.py``).
+        path (str): The file: tensors or numpy arrays (numpy is
+            allow-listed for ``weights_only`` loads when mmsimmm is
+            imported), e.g. an official ``{'m', 'P'}`` whitening.
 
     Returns:
         dict[str, torch.Tensor]: ``m`` (D,) and ``P`` (D', D).
