@@ -29,6 +29,8 @@ def test_mmseg_dist_train_runs_the_design_card_config(tmp_path):
         'dropin_dist_simmm_seg')
     data = dict(
         cityscapes=seg.seg_fixtures.make_cityscapes_fixture(tmp_path / 'cs'),
+        night_driving=seg.seg_fixtures.make_night_fixture(
+            tmp_path / 'nd', 'night-driving-512x1024'),
         dark_zurich=seg.seg_fixtures.make_night_fixture(
             tmp_path / 'dz', 'dark-zurich-512x1024'))
     config = seg.write_tiny_config(tmp_path, seg.SIMMM_DZ)
