@@ -24,6 +24,7 @@ The helpers here (:func:`listed`, :func:`tensor_shape`,
 :func:`strip_module_prefix`) are the only copies in mmsimmm; converters and
 :func:`mmsimmm.apis.load_darkener` use them too.
 """
+from collections import Counter
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
@@ -102,6 +103,30 @@ def strip_module_prefix(state: Mapping[str, Any],
     return {(key[len(MODULE_PREFIX):] if key.startswith(MODULE_PREFIX)
              else key): value
             for key, value in state.items()}
+
+
+def split_simminmax_parts(state: Mapping[str, Any],
+                          keep: Sequence[str] = ()) -> Tuple[dict, Counter]:
+    """Split off SimMinMax's own parts (:data:`SIMMINMAX_PREFIXES`).
+
+    Args:
+        state (Mapping): A state dict with flat task keys.
+        keep (Sequence[str]): SimMinMax prefixes to keep, e.g.
+            ``('darkener.', )``. Defaults to ().
+
+    Returns:
+        tuple[dict, Counter]: The kept entries (in order), and how many
+        entries of each SimMinMax prefix were dropped.
+    """
+    kept, dropped = {}, Counter()
+    for key, value in state.items():
+        prefix = next((p for p in SIMMINMAX_PREFIXES if key.startswith(p)),
+                      None)
+        if prefix is None or prefix in keep:
+            kept[key] = value
+        else:
+            dropped[prefix] += 1
+    return kept, dropped
 
 
 def checkpoint_state_dict(checkpoint: Mapping,

@@ -44,7 +44,10 @@ from mmsimmm.apis.converters import (
     load_checkpoint_dict,
     unwrap_state_dict,
 )
-from mmsimmm.utils.checkpoint_check import SIMMINMAX_PREFIXES
+from mmsimmm.utils.checkpoint_check import (
+    SIMMINMAX_PREFIXES,
+    split_simminmax_parts,
+)
 
 # source meta entries a release keeps (all plain values)
 META_KEYS = ('dataset_meta', 'epoch', 'iter', 'experiment_name',
@@ -69,14 +72,8 @@ def split_release_state(state: Dict[str, torch.Tensor],
     Raises:
         ValueError: If nothing but SimMinMax's own parts is left.
     """
-    kept, dropped = {}, Counter()
-    for key, value in state.items():
-        prefix = next((p for p in SIMMINMAX_PREFIXES if key.startswith(p)),
-                      None)
-        if prefix is None or (keep_darkener and prefix == 'darkener.'):
-            kept[key] = value
-        else:
-            dropped[prefix] += 1
+    kept, dropped = split_simminmax_parts(
+        state, keep=('darkener.', ) if keep_darkener else ())
     if all(key.startswith(SIMMINMAX_PREFIXES) for key in kept):
         raise ValueError('the checkpoint holds only SimMinMax parts '
                          f'({", ".join(sorted(dropped))}), no task model')

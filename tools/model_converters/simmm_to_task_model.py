@@ -47,7 +47,7 @@ from mmsimmm.apis.converters import (
     save_verified,
     unwrap_state_dict,
 )
-from mmsimmm.utils.checkpoint_check import SIMMINMAX_PREFIXES
+from mmsimmm.utils.checkpoint_check import split_simminmax_parts
 
 
 def split_task_state(state: Dict[str, torch.Tensor], path: str
@@ -66,14 +66,7 @@ def split_task_state(state: Dict[str, torch.Tensor], path: str
         ValueError: If the state dict has no ``darkener.*`` entry (not a
             SimMinMax checkpoint) or no task entry.
     """
-    task, dropped = {}, Counter()
-    for key, value in state.items():
-        prefix = next((p for p in SIMMINMAX_PREFIXES if key.startswith(p)),
-                      None)
-        if prefix is None:
-            task[key] = value
-        else:
-            dropped[prefix] += 1
+    task, dropped = split_simminmax_parts(state)
     if not dropped['darkener.']:
         raise ValueError(f'{path} has no darkener.* weights, so it is not a '
                          'SimMinMax checkpoint; a task checkpoint needs no '
