@@ -2,7 +2,6 @@
 from .arid import ARIDVideoDataset  # noqa: F401
 from .codan import CODaNDataset  # noqa: F401
 from .domain_concat import DomainConcatDataset  # noqa: F401
-from .night_segmentation import ResetOriShape  # noqa: F401
 from .retrieval_sfm120k import (  # noqa: F401
     RetrievalSfM120kTuples,
     SfM120kWhitenDataset,

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from mmsimmm.models.retrieval.whitening import load_whitening
+from mmsimmm.models.utils.whitening import load_whitening
 from mmsimmm.registry import MODELS
 
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mmsimmm.models.losses import ContrastiveLoss
 from mmsimmm.models.necks import GeMPooling
-from mmsimmm.models.retrieval import ContrastiveLoss
 
 
 def test_gem_p1_is_average_pooling_and_output_is_unit():

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from mmpretrain.structures import DataSample
 
-from mmsimmm.models.retrieval import (
+from mmsimmm.models import (
     GeMRetriever,
     apply_whitening,
     save_whitening,

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mmsimmm.evaluation.retrieval_map import (
+from mmsimmm.evaluation.metrics.retrieval_map import (
     RetrievalMAP,
     average_precision,
     compute_map,

@@ -14,7 +14,7 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 from mmpretrain.structures import DataSample
 
-from mmsimmm.models.retrieval import ContrastiveLoss
+from mmsimmm.models.losses import ContrastiveLoss
 from mmsimmm.registry import MODELS
 from mmsimmm.utils import allow_trusted_checkpoints
 
@@ -189,7 +189,7 @@ def test_darken_stage_images_and_pixel_space(repo_root):
     # ranks keep their share of the crops of the global batch (tuple i on
     # rank i % 2): rank 1 with tuple 1 crops it like one process with both
     inputs_r1 = [[row[1]] for row in inputs]
-    with patch('mmsimmm.models.retrieval.gem_retriever.get_dist_info',
+    with patch('mmsimmm.models.retrievers.gem_retriever.get_dist_info',
                return_value=(1, 2)):
         rank1 = retriever.darken_stage_images(
             inputs_r1, samples[1:],

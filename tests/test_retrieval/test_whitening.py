@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmsimmm.models.retrieval.whitening import (
+from mmsimmm.models.utils.whitening import (
     apply_whitening,
     learn_whitening,
     load_whitening,

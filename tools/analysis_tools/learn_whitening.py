@@ -4,7 +4,7 @@
 Descriptors of the retrieval-SfM-120k whitening images are extracted the way
 the test set's are (the config's test pipeline and the model's
 ``test_scales``), then ``m`` and ``P`` are learned from the matching pairs
-(:func:`mmsimmm.models.retrieval.learn_whitening`) and saved as a
+(:func:`mmsimmm.models.utils.learn_whitening`) and saved as a
 ``{'m', 'P'}`` tensor file for ``model.post_whitening``.
 
 The whitening image set is the config's ``whiten_dataset`` (e.g.
@@ -29,7 +29,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch.utils.data import DataLoader
 
-from mmsimmm.models.retrieval.whitening import learn_whitening, save_whitening
+from mmsimmm.models.utils.whitening import learn_whitening, save_whitening
 from mmsimmm.registry import DATASETS, MODELS
 from mmsimmm.utils import allow_trusted_checkpoints
 from mmsimmm.utils.checkpoint_check import load_strictly

@@ -39,7 +39,7 @@ from mmsimmm.apis.converters import (
     check_outputs,
     save_verified,
 )
-from mmsimmm.models.retrieval.whitening import check_whitening, save_whitening
+from mmsimmm.models.utils.whitening import check_whitening, save_whitening
 from mmsimmm.utils.checkpoint_check import strip_module_prefix
 
 PREFIXES = [

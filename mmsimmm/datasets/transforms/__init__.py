@@ -15,6 +15,7 @@ from .paired_views import (
     RandomCanvasScale,
     SharedGeometry,
 )
+from .reset_ori_shape import ResetOriShape
 from .safe_loading import LoadImageFromFileSafe
 from .thumbnail import Thumbnail
 from .two_views import IndependentViews, PackTwoViews
@@ -24,6 +25,7 @@ __all__ = [
     'DecodePairedDarkClip', 'IndependentViews', 'LoadImageFromFileSafe',
     'LoadPairedDarkImage', 'PackTwoViews', 'PairedCutOut',
     'PairedGaussianBlur', 'RandomCanvasScale', 'RandomHLS', 'RandomScale',
+    'ResetOriShape',
     'SharedGeometry', 'Thumbnail',
     'LowLightDegradation', 'LowLightParams', 'LowLightRanges',
     'degrade_frames', 'degrade_low_light', 'sample_low_light_params'

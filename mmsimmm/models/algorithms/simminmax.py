@@ -25,8 +25,8 @@ from ..darkeners import (
     to_frames,
     validate_exposure_range,
 )
+from ..data_preprocessors import TwoViewDataPreprocessor
 from ..utils import FeatureRecorder, PixelSpace
-from .two_view_preprocessor import TwoViewDataPreprocessor
 
 STAGES = ('darken', 'adapt')
 SECOND_VIEWS = ('darken', 'as_is')

@@ -2,5 +2,16 @@
 from .color_jitter import BatchColorJitter
 from .feature_recorder import FeatureRecorder
 from .pixel_space import PixelSpace
+from .whitening import (
+    apply_whitening,
+    learn_whitening,
+    load_whitening,
+    regularized_cholesky,
+    save_whitening,
+)
 
-__all__ = ['BatchColorJitter', 'FeatureRecorder', 'PixelSpace']
+__all__ = [
+    'BatchColorJitter', 'FeatureRecorder', 'PixelSpace', 'apply_whitening',
+    'learn_whitening', 'load_whitening', 'regularized_cholesky',
+    'save_whitening'
+]

@@ -13,8 +13,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmsimmm.models.necks.gem_pooling import l2_normalize
 from mmsimmm.registry import MODELS
 
-from .contrastive_loss import NEGATIVE, POSITIVE, check_tuple_labels
-from .whitening import apply_whitening, load_whitening
+from ..losses.contrastive_loss import NEGATIVE, POSITIVE, check_tuple_labels
+from ..utils.whitening import apply_whitening, load_whitening
 
 ImageBatch = Union[torch.Tensor, Sequence[torch.Tensor]]
 ExtraPositiveFn = Callable[[torch.Tensor], torch.Tensor]

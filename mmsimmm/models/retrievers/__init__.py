@@ -1,0 +1,4 @@
+# Copyright (c) mmsimmm contributors. All rights reserved.
+from .gem_retriever import GeMRetriever
+
+__all__ = ['GeMRetriever']
