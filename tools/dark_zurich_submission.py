@@ -24,7 +24,7 @@ Use the ``*_dark-zurich-512x1024.py`` config for the official protocol
 Example::
 
     python tools/dark_zurich_submission.py \
-        configs/mmseg/refinenet_r101_2xb2-100e_cityscapes-384x768_dark-zurich-512x1024.py \
+        configs/segmentation/refinenet_r101_2xb2-100e_cityscapes-384x768_dark-zurich-512x1024.py \
         refinenet_r101_zsda_dz.pth --data-root data/dark_zurich \
         --out-dir work_dirs/dz_submission
 """  # noqa: E501

@@ -25,7 +25,7 @@
 # stage feeds the frozen classifier normalised images
 # (darken_normalize_features=True), as it was trained; the official
 # classification code feeds raw [0, 1] images.
-_base_ = ['./_base_demo.py', '../_base_/simmm_default.py']
+_base_ = ['./_base_demo.py', '../_base_/simminmax_default.py']
 
 darken_iters = 400
 adapt_iters = _base_.adapt_iters

@@ -59,7 +59,7 @@ def _dumped_hook_names(runner) -> list:
         'model.task_model.backbone.depth': 18,
         'model.task_model.backbone.init_cfg': None
     }),
-    ('configs/simmm_i3d_r50_arid.py', {
+    ('configs/action_recognition/simminmax_i3d_r50_arid.py', {
         'model.task_model.backbone.pretrained': None
     }),
 ])

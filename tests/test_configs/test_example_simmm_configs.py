@@ -1,7 +1,7 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """2-iteration CPU runs of the per-toolkit example SimMinMax configs.
 
-Each example config (``configs/{mmpretrain,mmseg,mmaction}/simmm_*.py``)
+Each example config (``configs/<task>/simminmax_*.py``)
 inherits an UNCHANGED upstream config. The test writes a tiny dataset in the
 upstream on-disk format, writes an override config that inherits the real
 example by path and only shrinks data/model sizes, and trains it through
@@ -127,11 +127,12 @@ def write_videos(root: str) -> str:
 
 
 CASES = {
-    'mmpretrain': ('mmpretrain/simmm_resnet18_8xb32_in1k.py', MMPRETRAIN),
-    'mmseg': ('mmseg/simmm_pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py',
-              MMSEG),
-    'mmaction': ('mmaction/simmm_i3d_imagenet-pretrained-r50_8xb8-'
-                 '32x2x1-100e_kinetics400-rgb.py', MMACTION),
+    'mmpretrain': ('classification/simminmax_resnet18_8xb32_in1k.py',
+                   MMPRETRAIN),
+    'mmseg': ('segmentation/simminmax_pspnet_r18-d8_4xb2-80k_'
+              'cityscapes-512x1024.py', MMSEG),
+    'mmaction': ('action_recognition/simminmax_i3d_imagenet-pretrained-'
+                 'r50_8xb8-32x2x1-100e_kinetics400-rgb.py', MMACTION),
 }
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 from mmsimmm.models.decode_heads import RefineNetHead
 from mmsimmm.utils import allow_trusted_checkpoints
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs/mmseg'
+CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs/segmentation'
 BASELINE = CONFIG_DIR / 'refinenet_r101_2xb2-100e_cityscapes-384x768.py'
 TEST_CONFIGS = {
     name: CONFIG_DIR / f'{BASELINE.stem}_{name}.py'

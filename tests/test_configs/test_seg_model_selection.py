@@ -23,8 +23,9 @@ from PIL import Image
 from mmsimmm.registry import DATASETS, MODELS
 
 REPO = Path(__file__).resolve().parents[2]
-SIMMM_DZ = REPO / 'configs/simmm_refinenet_darkzurich.py'
-SIMMM_ND = REPO / 'configs/simmm_refinenet_nighttimedriving.py'
+SEG_CONFIGS = REPO / 'configs' / 'segmentation'
+SIMMM_DZ = SEG_CONFIGS / 'simminmax_refinenet_darkzurich.py'
+SIMMM_ND = SEG_CONFIGS / 'simminmax_refinenet_nighttimedriving.py'
 TARGETS = ('cityscapes', 'night_driving', 'dark_zurich')
 
 

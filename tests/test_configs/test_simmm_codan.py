@@ -1,8 +1,8 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
-"""configs/simmm_resnet18_codan.py: the paper recipe, a 2-iteration CPU
-train through ``tools/train.py`` (1 darken + 1 adapt iteration, starting
-from a day checkpoint) and a test of its checkpoint with both the SimMinMax
-config and the plain baseline config (``tools/test.py``)."""
+"""configs/classification/simminmax_resnet18_codan.py: the paper recipe, a
+2-iteration CPU train through ``tools/train.py`` (1 darken + 1 adapt
+iteration, starting from a day checkpoint) and a test of its checkpoint with
+both the SimMinMax config and the plain baseline config (``tools/test.py``)."""
 import importlib.util
 import os
 import re
@@ -25,9 +25,10 @@ from mmsimmm.datasets.codan import CODAN_CLASSES, CODAN_SPLITS
 from mmsimmm.utils import allow_trusted_checkpoints
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SIMMM_CONFIG = REPO_ROOT / 'configs' / 'simmm_resnet18_codan.py'
-PLAIN_CONFIG = REPO_ROOT / 'configs' / 'mmpretrain' / 'resnet18_1xb32_codan.py'
-SAME_CROP_CONFIG = REPO_ROOT / 'configs' / 'simmm_resnet18_codan_same-crop.py'
+CLS_CONFIGS = REPO_ROOT / 'configs' / 'classification'
+SIMMM_CONFIG = CLS_CONFIGS / 'simminmax_resnet18_codan.py'
+PLAIN_CONFIG = CLS_CONFIGS / 'resnet18_1xb32_codan.py'
+SAME_CROP_CONFIG = CLS_CONFIGS / 'simminmax_resnet18_codan_same-crop.py'
 # Images per class in the fixture; test_night holds 3 Chairs, so a model
 # that always says Chair scores 10 % by day and 3 / 12 = 25 % by night.
 FIXTURE_COUNTS = dict(train=2, val=1, test_day=1, test_night=1)

@@ -1,9 +1,9 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """The worked "any upstream config" example: SimMinMax on ConvNeXt-T.
 
-Parses configs/mmpretrain/simmm_convnext-tiny_32xb128_in1k.py and trains it
-for 3 iterations (2 darken + 1 adapt, then validation) on the CPU with a
-shrunken ConvNeXt and a tiny ImageNet-layout image folder. Only sizes,
+Parses configs/classification/simminmax_convnext-tiny_32xb128_in1k.py and
+trains it for 3 iterations (2 darken + 1 adapt, then validation) on the CPU
+with a shrunken ConvNeXt and a tiny ImageNet-layout image folder. Only sizes,
 paths and schedule lengths are overridden; the recipe (losses, features,
 optimizers, EMAHook, batch augments) is the config's.
 """
@@ -20,8 +20,8 @@ import mmsimmm  # noqa: F401
 from mmsimmm.utils import allow_trusted_checkpoints
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CONFIG = REPO_ROOT / 'configs' / 'mmpretrain' / (
-    'simmm_convnext-tiny_32xb128_in1k.py')
+CONFIG = REPO_ROOT / 'configs' / 'classification' / (
+    'simminmax_convnext-tiny_32xb128_in1k.py')
 CLASSES = ('car', 'dog', 'cat', 'bus')
 
 

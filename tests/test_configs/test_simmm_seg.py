@@ -24,12 +24,13 @@ from mmsimmm.models.algorithms import SimMinMax
 from mmsimmm.utils import allow_trusted_checkpoints
 
 REPO = Path(__file__).resolve().parents[2]
-SIMMM_DZ = REPO / 'configs/simmm_refinenet_darkzurich.py'
-SIMMM_ND = REPO / 'configs/simmm_refinenet_nighttimedriving.py'
-PLAIN_DZ = REPO / 'configs/mmseg/refinenet_r101_2xb2-100e_cityscapes-' \
+SEG_CONFIGS = REPO / 'configs' / 'segmentation'
+SIMMM_DZ = SEG_CONFIGS / 'simminmax_refinenet_darkzurich.py'
+SIMMM_ND = SEG_CONFIGS / 'simminmax_refinenet_nighttimedriving.py'
+PLAIN_DZ = SEG_CONFIGS / 'refinenet_r101_2xb2-100e_cityscapes-' \
     '384x768_dark-zurich-512x1024.py'
-OFFLINE_DZ = REPO / 'configs/simmm_refinenet_darkzurich_offline.py'
-OFFLINE_ND = REPO / 'configs/simmm_refinenet_nighttimedriving_offline.py'
+OFFLINE_DZ = SEG_CONFIGS / 'simminmax_refinenet_darkzurich_offline.py'
+OFFLINE_ND = SEG_CONFIGS / 'simminmax_refinenet_nighttimedriving_offline.py'
 EPOCH = math.ceil(2975 / 4)  # Cityscapes train at batch 4
 MIOU = r'Iter\({mode}\) \[2/2\] .*mIoU: ([0-9.]+)'
 # validation of the SimMinMax configs: 4 Cityscapes + 2 ND + 2 DZ images
@@ -96,7 +97,7 @@ train_cfg = dict(
 
 def write_tiny_config(folder: Path, base: Path) -> Path:
     """A config inheriting ``base`` (absolute path) with the tiny sizes."""
-    simmm = base.name.startswith('simmm_')
+    simmm = base.name.startswith('simminmax_')
     path = folder / f'tiny_{base.name}'
     path.write_text(
         SHRINK.format(

@@ -27,7 +27,7 @@ from mmsimmm.engine.runner.multi_round_test_loop import MultiRoundTestLoop
 from mmsimmm.utils import allow_trusted_checkpoints
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CONFIG_DIR = REPO_ROOT / 'configs' / 'mmaction'
+CONFIG_DIR = REPO_ROOT / 'configs' / 'action_recognition'
 TRAIN_CONFIG = (CONFIG_DIR /
                 'i3d_k400-pretrained-r50_3xb16-16x2x1-10e_normallight-arid.py')
 MULTI_CLIP_CONFIG = CONFIG_DIR / 'i3d_r50_16x2x10-3crop_arid-split1-test.py'
@@ -335,7 +335,7 @@ def test_multi_round_needs_sample_idx(arid_root, tmp_path, checkpoint):
         runner.test()
 
 
-SIMMM_CONFIG = CONFIG_DIR.parent / 'simmm_i3d_r50_arid.py'
+SIMMM_CONFIG = CONFIG_DIR / 'simminmax_i3d_r50_arid.py'
 
 
 def tiny_simmm(config: Path, arid_root: Path, work_dir: Path) -> Config:
@@ -358,8 +358,9 @@ def tiny_simmm(config: Path, arid_root: Path, work_dir: Path) -> Config:
 
 @pytest.mark.slow
 def test_simmm_config_trains_then_plain_test_scores(arid_root, tmp_path):
-    """1 darken + 1 adapt iteration of configs/simmm_i3d_r50_arid.py, then
-    the plain 20-round test config scores the saved checkpoint."""
+    """1 darken + 1 adapt iteration of
+    configs/action_recognition/simminmax_i3d_r50_arid.py, then the plain
+    20-round test config scores the saved checkpoint."""
     allow_trusted_checkpoints()
     cfg = tiny_simmm(SIMMM_CONFIG, arid_root, tmp_path)
     assert cfg.model.adapt_exposure_range == (0.0, 0.2)
@@ -389,7 +390,7 @@ def test_simmm_config_trains_then_plain_test_scores(arid_root, tmp_path):
 # two views: independent augmentation of one clip (on the fly) and the
 # offline dark copy
 # ---------------------------------------------------------------------------
-OFFLINE_CONFIG = CONFIG_DIR.parent / 'simmm_i3d_r50_arid_offline-dark.py'
+OFFLINE_CONFIG = CONFIG_DIR / 'simminmax_i3d_r50_arid_offline-dark.py'
 
 
 def write_frames(path: Path, frames: List[np.ndarray],
@@ -603,8 +604,7 @@ def test_paper_configs_state_the_two_view_recipe():
         'data/NormalLight/raw/data_darken')
 
 
-ACTION_CONFIGS = sorted(CONFIG_DIR.glob('*.py')) + [SIMMM_CONFIG,
-                                                     OFFLINE_CONFIG]
+ACTION_CONFIGS = sorted(CONFIG_DIR.glob('*.py'))
 
 
 @pytest.mark.parametrize('config', ACTION_CONFIGS, ids=lambda p: p.name)
@@ -635,7 +635,8 @@ def test_docs_test_the_last_checkpoint():
     for text in (docs, readme):
         commands = [
             line for line in text.splitlines()
-            if line.startswith('python tools/test.py configs/mmaction/')
+            if line.startswith(
+                'python tools/test.py configs/action_recognition/')
         ]
         assert commands and all(
             'iter_859.pth' in line or 'iter_547.pth' in line

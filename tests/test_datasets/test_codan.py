@@ -15,7 +15,7 @@ from mmsimmm.datasets import CODaNDataset
 from mmsimmm.datasets.codan import CODAN_CLASSES, CODAN_SPLITS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CONFIG = REPO_ROOT / 'configs' / 'mmpretrain' / 'resnet18_1xb32_codan.py'
+CONFIG = REPO_ROOT / 'configs' / 'classification' / 'resnet18_1xb32_codan.py'
 FIXTURE_COUNTS = dict(train=2, val=1, test_day=1, test_night=2)
 
 

@@ -21,10 +21,12 @@ from mmsimmm.datasets.transforms import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASELINE_CONFIG = (
-    REPO_ROOT / 'configs' / 'mmaction' /
+    REPO_ROOT / 'configs' / 'action_recognition' /
     'i3d_k400-pretrained-r50_3xb16-16x2x1-10e_normallight-arid.py')
-SIMMM_CONFIG = REPO_ROOT / 'configs' / 'simmm_i3d_r50_arid.py'
-OFFLINE_CONFIG = REPO_ROOT / 'configs' / 'simmm_i3d_r50_arid_offline-dark.py'
+SIMMM_CONFIG = (REPO_ROOT / 'configs' / 'action_recognition' /
+                'simminmax_i3d_r50_arid.py')
+OFFLINE_CONFIG = (REPO_ROOT / 'configs' / 'action_recognition' /
+                  'simminmax_i3d_r50_arid_offline-dark.py')
 
 
 def clip(width: int = 320, height: int = 240, frames: int = 2,

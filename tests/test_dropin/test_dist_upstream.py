@@ -4,7 +4,7 @@
 
 On this CPU machine MMEngine 0.10 alone cannot start it (its launcher calls
 ``torch.cuda.set_device``); ``runner_type = 'mmsimmm.CPUFallbackRunner'``
-from ``configs/_base_/simmm_default.py`` switches to gloo and CPU DDP
+from ``configs/_base_/simminmax_default.py`` switches to gloo and CPU DDP
 before the Runner is built. mmsimmm's own ``tools/dist_train.sh`` on the
 same config is tested in tests/test_configs/test_simmm_seg.py. Skipped
 where CUDA is present (the stock NCCL path then runs).

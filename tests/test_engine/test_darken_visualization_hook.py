@@ -225,7 +225,8 @@ def test_hook_needs_a_simminmax_model():
 def test_simmm_configs_list_the_hook():
     """SimMinMax configs get the hook from `simmm_hooks`, as an ordinary
     `custom_hooks` entry (nothing registers it behind the config)."""
-    base = Config.fromfile(str(REPO_ROOT / 'configs/_base_/simmm_default.py'))
+    base = Config.fromfile(
+        str(REPO_ROOT / 'configs/_base_/simminmax_default.py'))
     assert dict(type='mmsimmm.DarkenVisualizationHook',
                 interval=500) in base.simmm_hooks
     cfg = Config.fromfile(str(REPO_ROOT / 'configs/demo/simminmax.py'))
@@ -245,11 +246,11 @@ UPSTREAM_CONFIGS = [
     'i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py',
 ]
 LOCAL_CONFIGS = [
-    'configs/mmpretrain/resnet18_1xb32_codan.py',
-    'configs/mmseg/refinenet_r101_2xb2-100e_cityscapes-384x768.py',
-    'configs/mmaction/i3d_k400-pretrained-r50_3xb16-16x2x1-10e_'
+    'configs/classification/resnet18_1xb32_codan.py',
+    'configs/segmentation/refinenet_r101_2xb2-100e_cityscapes-384x768.py',
+    'configs/action_recognition/i3d_k400-pretrained-r50_3xb16-16x2x1-10e_'
     'normallight-arid.py',
-    'configs/retrieval/gem_resnet101_1xb5-5e_sfm120k-362px.py',
+    'configs/place_recognition/gem_resnet101_1xb5-5e_sfm120k-362px.py',
 ]
 # upstream configs that define `custom_hooks` themselves
 WITH_CUSTOM_HOOKS = ('convnext', 'gem_resnet101', 'normallight-arid')

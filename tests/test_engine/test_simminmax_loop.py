@@ -194,7 +194,7 @@ def test_loop_registers_no_hook_and_warns_once_without_safety_hooks(
         'This SimMinMax run has no NumericalSafetyHook or '
         'CheckpointMatchHook: NaN/Inf steps or mismatched checkpoints go '
         "unnoticed. Add the hooks of `simmm_hooks` ('mmsimmm::_base_/"
-        "simmm_default.py') to the config: custom_hooks = [..., "
+        "simminmax_default.py') to the config: custom_hooks = [..., "
         '*_base_.simmm_hooks]'
     ]
 

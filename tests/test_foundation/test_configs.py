@@ -16,7 +16,7 @@ CONFIG_ROOT = osp.join(REPO_ROOT, 'configs')
 CONFIGS = sorted(
     osp.relpath(path, CONFIG_ROOT)
     for path in glob.glob(osp.join(CONFIG_ROOT, '**', '*.py'), recursive=True))
-SIMMM_BASE = osp.join(CONFIG_ROOT, '_base_', 'simmm_default.py')
+SIMMM_BASE = osp.join(CONFIG_ROOT, '_base_', 'simminmax_default.py')
 
 
 @pytest.mark.parametrize('name', CONFIGS)
@@ -33,11 +33,11 @@ def test_config_parses_and_builds_its_model(name):
 
 @pytest.mark.skipif(
     not osp.isfile(SIMMM_BASE),
-    reason='configs/_base_/simmm_default.py does not exist yet')
+    reason='configs/_base_/simminmax_default.py does not exist yet')
 def test_external_config_inherits_mmsimmm_base(tmp_path):
     """A user's config outside the repo reaches mmsimmm's base by scope."""
     user_cfg = tmp_path / 'user_cfg.py'
-    user_cfg.write_text("_base_ = 'mmsimmm::_base_/simmm_default.py'\n"
+    user_cfg.write_text("_base_ = 'mmsimmm::_base_/simminmax_default.py'\n"
                         'foundation_probe = 1\n')
     cfg = Config.fromfile(str(user_cfg))
     expected = Config.fromfile(SIMMM_BASE)

@@ -113,7 +113,7 @@ def test_load_config_merges_options_and_names_missing_file(tmp_path):
 @pytest.mark.parametrize('path', [
     'mmpretrain::resnet/resnet18_8xb32_in1k.py',
     'mmseg::pspnet/pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py',
-    'mmsimmm::_base_/simmm_default.py',
+    'mmsimmm::_base_/simminmax_default.py',
 ])
 def test_load_config_reads_package_configs(path):
     """`tools/test.py mmseg::...py CKPT`: upstream configs by scope."""

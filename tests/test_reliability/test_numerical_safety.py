@@ -114,7 +114,7 @@ def default_simmm_hooks_runner(work_dir, data_root, cfg_options=None):
     cfg = simmm_cfg(str(work_dir), data_root)
     cfg.custom_hooks = Config.fromfile(
         osp.join(REPO_ROOT, 'configs', '_base_',
-                 'simmm_default.py')).simmm_hooks
+                 'simminmax_default.py')).simmm_hooks
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return Runner.from_cfg(cfg)

@@ -84,7 +84,7 @@ def test_config_hooks_are_kept_and_the_default_is_added_once():
     """tools/*.py keep the CheckpointMatchHook a config lists (SimMinMax
     configs: `simmm_hooks`, with its skip_keys) and add a default one to
     `custom_hooks` of a config without one, never twice."""
-    base = Config.fromfile(f'{REPO_ROOT}/configs/_base_/simmm_default.py')
+    base = Config.fromfile(f'{REPO_ROOT}/configs/_base_/simminmax_default.py')
     assert dict(type='mmsimmm.CheckpointMatchHook',
                 skip_keys=[]) in base.simmm_hooks
     cfg = Config(dict(custom_hooks=base.simmm_hooks))

@@ -20,8 +20,8 @@ from mmengine.config import Config
 
 from mmsimmm.registry import MODELS
 
-TRAIN_CFG = 'configs/retrieval/gem_resnet101_1xb5-5e_sfm120k-362px.py'
-SIMMM_CFG = 'configs/simmm_gem_r101_tokyo247.py'
+TRAIN_CFG = 'configs/place_recognition/gem_resnet101_1xb5-5e_sfm120k-362px.py'
+SIMMM_CFG = 'configs/place_recognition/simminmax_gem_r101_tokyo247.py'
 
 
 def load_tool(repo_root):

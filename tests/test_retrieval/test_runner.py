@@ -19,8 +19,9 @@ from .fixtures import (
     make_whiten,
 )
 
-TRAIN_CFG = 'configs/retrieval/gem_resnet101_1xb5-5e_sfm120k-362px.py'
-LW_CFG = 'configs/retrieval/gem_resnet101_lw-sfm120k_tokyo247-1024px-ms.py'
+TRAIN_CFG = 'configs/place_recognition/gem_resnet101_1xb5-5e_sfm120k-362px.py'
+LW_CFG = ('configs/place_recognition/'
+          'gem_resnet101_lw-sfm120k_tokyo247-1024px-ms.py')
 TINY_BACKBONE = dict(
     type='mmpretrain.ResNet',
     depth=18,

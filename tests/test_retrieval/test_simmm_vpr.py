@@ -26,8 +26,8 @@ from .fixtures import (
     make_tokyo,
 )
 
-SIMMM_CFG = 'configs/simmm_gem_r101_tokyo247.py'
-PLAIN_CFG = 'configs/retrieval/gem_resnet101_1xb5-5e_sfm120k-362px.py'
+SIMMM_CFG = 'configs/place_recognition/simminmax_gem_r101_tokyo247.py'
+PLAIN_CFG = 'configs/place_recognition/gem_resnet101_1xb5-5e_sfm120k-362px.py'
 TINY_RESNET = dict(
     type='mmpretrain.ResNet',
     depth=18,

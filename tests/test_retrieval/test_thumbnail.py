@@ -11,8 +11,8 @@ from PIL import Image
 
 from mmsimmm.datasets.transforms import Thumbnail
 
-TRAIN_CFG = 'configs/retrieval/gem_resnet101_1xb5-5e_sfm120k-362px.py'
-SIMMM_CFG = 'configs/simmm_gem_r101_tokyo247.py'
+TRAIN_CFG = 'configs/place_recognition/gem_resnet101_1xb5-5e_sfm120k-362px.py'
+SIMMM_CFG = 'configs/place_recognition/simminmax_gem_r101_tokyo247.py'
 
 
 def pil_thumbnail(path: str, size: int) -> np.ndarray:

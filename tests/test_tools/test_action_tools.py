@@ -243,7 +243,7 @@ def test_converter_gives_identical_logits(official, tmp_path):
     assert 'backbone.layer4.1.conv1.bn.running_var' in converted['state_dict']
 
     # the model of the NormalLight->ARID config (mmaction2 i3d_r50 base)
-    cfg = Config.fromfile(REPO_ROOT / 'configs' / 'mmaction' / (
+    cfg = Config.fromfile(REPO_ROOT / 'configs' / 'action_recognition' / (
         'i3d_k400-pretrained-r50_3xb16-16x2x1-10e_normallight-arid.py'))
     register_all_modules(init_default_scope=False)
     with DefaultScope.overwrite_default_scope('mmaction'):

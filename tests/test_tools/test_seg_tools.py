@@ -19,7 +19,7 @@ from mmsimmm.utils.checkpoint_check import check_strict_match
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-DZ_512_CONFIG = REPO / 'configs/mmseg/' \
+DZ_512_CONFIG = REPO / 'configs/segmentation/' \
     'refinenet_r101_2xb2-100e_cityscapes-384x768_dark-zurich-512x1024.py'
 
 
@@ -38,7 +38,7 @@ official = load_module(HERE / 'official_refinenet.py')
 
 
 # ------------------------------------------------------------ converter
-ND_512_CONFIG = REPO / 'configs/mmseg/' \
+ND_512_CONFIG = REPO / 'configs/segmentation/' \
     'refinenet_r101_2xb2-100e_cityscapes-384x768_night-driving-512x1024.py'
 
 

@@ -28,9 +28,11 @@ oversubscribed machine inflicts on multi-threaded steps.
 Examples::
 
     python tools/analysis_tools/benchmark.py \\
-        configs/simmm_resnet18_codan.py --batch-size 16 --device cpu
+        configs/classification/simminmax_resnet18_codan.py \\
+        --batch-size 16 --device cpu
     python tools/analysis_tools/benchmark.py \\
-        configs/mmseg/simmm_pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py \\
+        configs/segmentation/\\
+simminmax_pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py \\
         --shape 256 512 --repeats 12 --kinds task adapt
 """
 import argparse

@@ -29,7 +29,7 @@ on the x axis, similarity on the y axis, one line per checkpoint).
 Example::
 
     python tools/analysis_tools/feature_similarity.py \\
-        configs/simmm_resnet18_codan.py \\
+        configs/classification/simminmax_resnet18_codan.py \\
         --checkpoints work_dirs/day.pth work_dirs/simmm/iter_40000.pth \\
         --labels day-only simmm --darkener work_dirs/simmm/iter_5000.pth \\
         --split test --num-images 200 --out-dir work_dirs/similarity

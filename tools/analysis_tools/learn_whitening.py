@@ -14,7 +14,7 @@ pipeline.
 Example::
 
     python tools/analysis_tools/learn_whitening.py \\
-        configs/retrieval/gem_resnet101_1xb5-5e_sfm120k-362px.py \\
+        configs/place_recognition/gem_resnet101_1xb5-5e_sfm120k-362px.py \\
         work_dirs/gem/epoch_5.pth --out work_dirs/gem/lw_ms.pth
 """
 import argparse

@@ -16,7 +16,7 @@ needs) and the step time. Linux only.
 Example (ResNet-101 RefineNet at half the training crop)::
 
     python tools/analysis_tools/seg_memory.py \\
-        configs/simmm_refinenet_darkzurich.py \\
+        configs/segmentation/simminmax_refinenet_darkzurich.py \\
         --depth 101 --crop 192 384 --batch 2 --repeats 3
 """
 import argparse

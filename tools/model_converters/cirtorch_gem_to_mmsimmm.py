@@ -125,8 +125,8 @@ def build_retriever(depth: int,
                     ) -> torch.nn.Module:
     """The ``mmsimmm.GeMRetriever`` the converted weights are for.
 
-    The model of ``configs/retrieval/gem_resnet101_*.py`` for depth 101:
-    mmpretrain ``ResNet(style='pytorch')`` and GeM pooling.
+    The model of ``configs/place_recognition/gem_resnet101_*.py`` for depth
+    101: mmpretrain ``ResNet(style='pytorch')`` and GeM pooling.
 
     Args:
         depth (int): ResNet depth.

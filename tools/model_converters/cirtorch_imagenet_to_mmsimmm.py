@@ -37,7 +37,7 @@ Facts this converter relies on:
   ``ToTensor()`` + ``Normalize(meta['mean'], meta['std'])``. In mmsimmm
   that is ``RetrievalDataPreprocessor(mean=[123.675, 116.28, 103.53],
   std=[58.395, 57.12, 57.375], to_rgb=True)`` on 0-255 BGR-loaded images,
-  the preprocessing of ``configs/retrieval/*``.
+  the preprocessing of ``configs/place_recognition/*``.
 
 The output ``{'state_dict', 'meta'}`` holds backbone keys without prefix
 (``conv1.weight``, ``bn1.*``, ``layer1.0.conv1.weight``, ...), i.e. a

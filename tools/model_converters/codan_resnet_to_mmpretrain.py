@@ -174,7 +174,7 @@ def build_classifier(depth: int, num_classes: int) -> torch.nn.Module:
 
     ``ImageClassifier`` with ``ResNet(depth, style='pytorch')``,
     ``GlobalAveragePooling`` and ``LinearClsHead`` (the model of
-    ``configs/mmpretrain/resnet18_1xb32_codan.py`` for depth 18 and 10
+    ``configs/classification/resnet18_1xb32_codan.py`` for depth 18 and 10
     classes).
 
     Args:

@@ -21,9 +21,9 @@ published as it is. Existing files are never overwritten without
 Example::
 
     python tools/model_converters/publish_model.py \\
-        work_dirs/simmm_resnet18_codan/iter_32767.pth \\
-        release/simmm_resnet18_codan.pth
-    # -> release/simmm_resnet18_codan-1a2b3c4d.pth
+        work_dirs/simminmax_resnet18_codan/iter_32767.pth \\
+        release/simminmax_resnet18_codan.pth
+    # -> release/simminmax_resnet18_codan-1a2b3c4d.pth
 """
 import argparse
 import hashlib

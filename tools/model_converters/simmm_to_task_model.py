@@ -26,9 +26,9 @@ trust.
 Example::
 
     python tools/model_converters/simmm_to_task_model.py \\
-        work_dirs/simmm_resnet18_codan/iter_32767.pth \\
+        work_dirs/simminmax_resnet18_codan/iter_32767.pth \\
         checkpoints/resnet18_codan_simmm.pth --allow-pickle \\
-        --config configs/mmpretrain/simmm_resnet18_8xb32_in1k.py
+        --config configs/classification/simminmax_resnet18_8xb32_in1k.py
 """
 import argparse
 import os.path as osp

@@ -7,7 +7,7 @@ Input: a ``.pth.tar`` dict with ``model_state_dict`` (keys usually prefixed
 and ``pred.`` are training-only and dropped). Output: an mmengine
 checkpoint for ``EncoderDecoder(backbone=ResNet(depth=101,
 style='pytorch'), decode_head=mmsimmm.RefineNetHead(num_classes=19))``,
-the model of ``configs/mmseg/refinenet_r101_*.py``.
+the model of ``configs/segmentation/refinenet_r101_*.py``.
 
 Classifier: the official model is trained with 20 outputs, the 19
 Cityscapes train ids plus a void class 19 that the loss ignores, so
@@ -108,9 +108,9 @@ def build_target_shapes(depth: int = 101) -> 'OrderedDict[str, torch.Size]':
 def build_target_model(depth: int = 101) -> torch.nn.Module:
     """The mmseg model the converted checkpoint is for (random weights).
 
-    The model of ``configs/mmseg/refinenet_r101_*.py`` for ``depth=101``:
-    ``EncoderDecoder`` with ``ResNet(style='pytorch')`` and a 19-class
-    ``mmsimmm.RefineNetHead``.
+    The model of ``configs/segmentation/refinenet_r101_*.py`` for
+    ``depth=101``: ``EncoderDecoder`` with ``ResNet(style='pytorch')`` and a
+    19-class ``mmsimmm.RefineNetHead``.
 
     Args:
         depth (int): ResNet depth. Defaults to 101.

@@ -26,7 +26,7 @@ class CPUFallbackRunner(Runner):
     """MMEngine's :class:`~mmengine.runner.Runner`, also launchable on CPUs.
 
     Selected with ``runner_type = 'mmsimmm.CPUFallbackRunner'``
-    (``configs/_base_/simmm_default.py``). The toolkits' ``tools/train.py``
+    (``configs/_base_/simminmax_default.py``). The toolkits' ``tools/train.py``
     and ``tools/test.py`` build such a config with ``RUNNERS.build(cfg)``,
     which calls :meth:`from_cfg`. On a machine with a GPU, or without a
     launcher, it is exactly MMEngine's Runner (NCCL on GPUs). On a machine

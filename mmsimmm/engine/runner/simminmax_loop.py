@@ -292,7 +292,7 @@ class SimMinMaxLoop(IterBasedTrainLoop):
             print_log(
                 f'This SimMinMax run has no {" or ".join(missing)}: NaN/Inf '
                 'steps or mismatched checkpoints go unnoticed. Add the '
-                "hooks of `simmm_hooks` ('mmsimmm::_base_/simmm_default."
+                "hooks of `simmm_hooks` ('mmsimmm::_base_/simminmax_default."
                 "py') to the config: custom_hooks = [..., "
                 '*_base_.simmm_hooks]',
                 logger='current',

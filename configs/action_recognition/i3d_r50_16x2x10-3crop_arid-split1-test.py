@@ -5,7 +5,7 @@
 # crops (30 views), softmax averaged over the views ('prob'), top-1/top-5
 # and mean-class accuracy (AccMetric). Model and data paths come from the
 # NormalLight day baseline; only the test settings change, e.g.
-#   python tools/test.py configs/mmaction/i3d_r50_16x2x10-3crop_arid-split1-test.py CKPT
+#   python tools/test.py configs/action_recognition/i3d_r50_16x2x10-3crop_arid-split1-test.py CKPT
 # (any checkpoint of this Recognizer3D, e.g. a converted official one).
 _base_ = ['./i3d_k400-pretrained-r50_3xb16-16x2x1-10e_normallight-arid.py']
 

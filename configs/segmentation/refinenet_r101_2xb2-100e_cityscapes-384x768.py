@@ -31,7 +31,7 @@ _base_ = [
 ]
 # `mmsimmm.X` / `mmpretrain.X` types import their packages on first use
 # (registry `locations`), so no custom_imports: this config can be inherited
-# next to configs/_base_/simmm_default.py without a duplicate-key clash.
+# next to configs/_base_/simminmax_default.py without a duplicate-key clash.
 default_scope = 'mmseg'
 
 data_root = 'data/cityscapes/'

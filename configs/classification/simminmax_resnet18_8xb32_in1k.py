@@ -3,7 +3,7 @@
 # `custom_hooks` change.
 _base_ = [
     'mmpretrain::resnet/resnet18_8xb32_in1k.py',
-    '../_base_/simmm_default.py',
+    '../_base_/simminmax_default.py',
 ]
 
 darken_iters, adapt_iters = 5000, 40000

@@ -4,7 +4,7 @@
 # BYOL in the adaptation stage.
 _base_ = [
     'mmseg::pspnet/pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py',
-    '../_base_/simmm_default.py',
+    '../_base_/simminmax_default.py',
 ]
 
 darken_iters, adapt_iters = 5000, 80000

@@ -6,10 +6,10 @@
 # lists as given. Learn the whitening first:
 #
 #   python tools/analysis_tools/learn_whitening.py \
-#       configs/retrieval/gem_resnet101_1xb5-5e_sfm120k-362px.py CKPT \
+#       configs/place_recognition/gem_resnet101_1xb5-5e_sfm120k-362px.py CKPT \
 #       --out data/cirtorch/whitening/gem_resnet101_sfm120k_lw_ms.pth
 #   python tools/test.py \
-#       configs/retrieval/gem_resnet101_lw-sfm120k_tokyo247-1024px-ms.py CKPT
+#       configs/place_recognition/gem_resnet101_lw-sfm120k_tokyo247-1024px-ms.py CKPT
 #
 # Official cirtorch checkpoints and whitening files: convert them with
 # tools/model_converters/cirtorch_gem_to_mmsimmm.py (--whitening).

@@ -3,14 +3,14 @@
 
 Recipe: official segmentation code, darkened on the fly (offline: *_offline).
 
-The same run as ``configs/simmm_refinenet_darkzurich.py`` (darkening stage
+The same run as ``configs/segmentation/simminmax_refinenet_darkzurich.py`` (darkening stage
 of 15 epochs, adaptation stage of 100 epochs, all on Cityscapes train with
 on-the-fly darkening, validation on Cityscapes val, Nighttime Driving and
 Dark Zurich val with one best checkpoint per target, as the official run);
 only the test set changes to the Nighttime Driving test set (50 images,
 coarse labels) with the official protocol (image resized to 512x1024 with
 PIL LANCZOS, label NEAREST, mIoU over 19 classes), as
-``configs/mmseg/refinenet_r101_..._night-driving-512x1024.py``. Test the
+``configs/segmentation/refinenet_r101_..._night-driving-512x1024.py``. Test the
 ``best_night_driving_mIoU_iter_N.pth`` checkpoint of the run with it.
 Differences from the official pipeline: docs/reproduction.md.
 
@@ -23,7 +23,7 @@ the corrected labels)::
 Point the dataloaders at other folders as in the Dark Zurich config, and
 the test set with ``test_dataloader.dataset.data_root=/data/ND``.
 """
-_base_ = './simmm_refinenet_darkzurich.py'
+_base_ = './simminmax_refinenet_darkzurich.py'
 
 nd_data_root = 'data/NighttimeDrivingTest/'
 

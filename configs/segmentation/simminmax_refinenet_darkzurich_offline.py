@@ -3,12 +3,12 @@
 
 Recipe: the official segmentation code (offline dark copy, paired aug).
 
-The adaptation stage of ``./simmm_refinenet_darkzurich.py`` on a fixed dark
+The adaptation stage of ``./simminmax_refinenet_darkzurich.py`` on a fixed dark
 copy of Cityscapes train, read with each day image instead of darkening on
 the fly (``second_view='as_is'``: the copy is used unchanged). Steps:
 
 1. Train D: the darkening stage of the on-the-fly config, e.g.
-   ``tools/train.py configs/simmm_refinenet_darkzurich.py --cfg-options
+   ``tools/train.py configs/segmentation/simminmax_refinenet_darkzurich.py --cfg-options
    train_cfg.stages.1.iters=1 load_from=<day RefineNet>`` (or convert the
    official darkener with ``tools/model_converters/``).
 2. Write the copy once (512x1024 LANCZOS, one E ~ U(0, 0.2) and one noise
@@ -20,7 +20,7 @@ the fly (``second_view='as_is'``: the copy is used unchanged). Steps:
 
 3. Adapt (100 epochs, adaptation stage only)::
 
-       python tools/train.py configs/simmm_refinenet_darkzurich_offline.py \\
+       python tools/train.py configs/segmentation/simminmax_refinenet_darkzurich_offline.py \\
            --cfg-options load_from=checkpoints/refinenet_r101_cityscapes.pth
 
 Paired augmentation (mmsimmm transforms): the day image is resized to
@@ -30,7 +30,7 @@ flip; each view gets its own blur radius (p = 0.5 per pair); one cutout box
 (p = 0.5, 2-40 % area, aspect 0.3-3.3) with random pixel values in both
 views and void labels; colour jitter per image and view inside the model.
 """
-_base_ = './simmm_refinenet_darkzurich.py'
+_base_ = './simminmax_refinenet_darkzurich.py'
 
 dark_data_root = 'data/cityscapes_dark/'  # tools/darken_dataset.py output
 

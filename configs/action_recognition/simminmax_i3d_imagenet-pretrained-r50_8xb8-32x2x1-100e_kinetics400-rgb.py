@@ -8,7 +8,7 @@
 _base_ = [
     'mmaction::recognition/i3d/'
     'i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py',
-    '../_base_/simmm_default.py',
+    '../_base_/simminmax_default.py',
 ]
 
 darken_iters, adapt_iters = 5000, 20000

@@ -55,11 +55,11 @@
 # mean with the learned GeM p, metric mAP. Learned whitening (the
 # official protocol): learn it on the SfM-120k whitening pairs with
 #   python tools/analysis_tools/learn_whitening.py \
-#       configs/retrieval/gem_resnet101_1xb5-5e_sfm120k-362px.py CKPT \
+#       configs/place_recognition/gem_resnet101_1xb5-5e_sfm120k-362px.py CKPT \
 #       --out data/cirtorch/whitening/simmm_gem_r101_lw_ms.pth
 # and test with --cfg-options
 #   model.task_model.post_whitening=data/cirtorch/whitening/simmm_gem_r101_lw_ms.pth
-# (or test CKPT with configs/retrieval/
+# (or test CKPT with configs/place_recognition/
 # gem_resnet101_lw-sfm120k_tokyo247-1024px-ms.py and that file).
 #
 # Multi-GPU: the iteration counts assume 5 tuples per iteration; with N
@@ -67,8 +67,8 @@
 # lower train_dataloader.batch_size (5 / N tuples per GPU) and keep the
 # iteration counts, or scale them.
 _base_ = [
-    './retrieval/gem_resnet101_1xb5-5e_sfm120k-362px.py',
-    './_base_/simmm_default.py',
+    './gem_resnet101_1xb5-5e_sfm120k-362px.py',
+    '../_base_/simminmax_default.py',
 ]
 
 tuples_per_epoch = 22000

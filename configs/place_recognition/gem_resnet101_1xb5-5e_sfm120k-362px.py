@@ -42,7 +42,7 @@
 default_scope = 'mmsimmm'
 # `mmsimmm.X` types import mmsimmm on first use (registry `locations`), so
 # no custom_imports: this config can be inherited next to
-# configs/_base_/simmm_default.py without a duplicate-key clash.
+# configs/_base_/simminmax_default.py without a duplicate-key clash.
 
 data_root = 'data/cirtorch/'
 # cirtorch's caffe ImageNet features, converted (see the header)

@@ -5,7 +5,7 @@ Recipe: official segmentation code, darkened on the fly (offline: *_offline).
 
 The segmentation recipe of the paper (ICCV 2023, Sec. 5.2 of
 docs/method.md) on top of the daytime RefineNet-R101 baseline
-(``configs/mmseg/refinenet_r101_2xb2-100e_cityscapes-384x768.py``). Both
+(``configs/segmentation/refinenet_r101_2xb2-100e_cityscapes-384x768.py``). Both
 stages read the Cityscapes train images and darken them ON THE FLY (no
 pre-darkened copy of Cityscapes is needed):
 
@@ -25,20 +25,20 @@ one best checkpoint is kept per target, each chosen by its own mIoU:
 ``best_cityscapes_mIoU_iter_N.pth``, ``best_night_driving_mIoU_iter_N.pth``
 and ``best_dark_zurich_mIoU_iter_N.pth`` (the paper's ND and DZ numbers come
 from the same run at the iteration best for that target). Test
-(``tools/test.py configs/simmm_refinenet_darkzurich.py CKPT``): Dark Zurich
-val; ``configs/simmm_refinenet_nighttimedriving.py`` tests the same run on
+(``tools/test.py configs/segmentation/simminmax_refinenet_darkzurich.py CKPT``): Dark Zurich
+val; ``configs/segmentation/simminmax_refinenet_nighttimedriving.py`` tests the same run on
 Nighttime Driving. A checkpoint of this config also loads into the plain
 RefineNet test configs
-(``configs/mmseg/refinenet_r101_..._{dark-zurich,night-driving}-*.py``).
+(``configs/segmentation/refinenet_r101_..._{dark-zurich,night-driving}-*.py``).
 Differences from the official pipeline and their switches:
 docs/reproduction.md.
 
 Start from a daytime RefineNet, e.g. the official one converted with
 ``tools/model_converters/zsda_refinenet_to_mmseg.py``::
 
-    python tools/train.py configs/simmm_refinenet_darkzurich.py \\
+    python tools/train.py configs/segmentation/simminmax_refinenet_darkzurich.py \\
         --cfg-options load_from=checkpoints/refinenet_r101_cityscapes.pth
-    bash tools/dist_train.sh configs/simmm_refinenet_darkzurich.py 2 \\
+    bash tools/dist_train.sh configs/segmentation/simminmax_refinenet_darkzurich.py 2 \\
         --cfg-options load_from=checkpoints/refinenet_r101_cityscapes.pth
 
 Data roots: ``data_root`` (Cityscapes in the mmseg layout, with
@@ -61,9 +61,9 @@ in both stages); on one GPU add ``train_dataloader.batch_size=4``. The
 BYOL projector's BatchNorm1d needs at least 2 images per GPU.
 """
 _base_ = [
-    './mmseg/refinenet_r101_2xb2-100e_cityscapes-384x768_dark-zurich-512x1024'
+    './refinenet_r101_2xb2-100e_cityscapes-384x768_dark-zurich-512x1024'
     '.py',
-    './_base_/simmm_default.py',
+    '../_base_/simminmax_default.py',
 ]
 
 data_root = 'data/cityscapes/'
@@ -190,7 +190,7 @@ test_dataloader = dict(
 test_evaluator = _base_.test_evaluator
 
 # ---------------------------------------------------------------- schedule
-# darkener: Adam(1e-4, wd 1e-4), grad-norm clip 0.1 (simmm_default);
+# darkener: Adam(1e-4, wd 1e-4), grad-norm clip 0.1 (simminmax_default);
 # task (+ BYOL heads): the baseline SGD(lr 1e-3, momentum 0.9, wd 1e-4).
 optim_wrapper = dict(
     _delete_=True,

@@ -8,13 +8,13 @@
 # paths come from the NormalLight day baseline; only the test settings
 # change. The official test loads the LAST training checkpoint
 # (`--load-epoch 10`), so give the last one, e.g.
-#   python tools/test.py configs/mmaction/i3d_r50_16x2x1-20rounds_arid-split1-test.py \
-#       work_dirs/simmm_i3d_r50_arid/iter_859.pth
+#   python tools/test.py configs/action_recognition/i3d_r50_16x2x1-20rounds_arid-split1-test.py \
+#       work_dirs/simminmax_i3d_r50_arid/iter_859.pth
 _base_ = ['./i3d_k400-pretrained-r50_3xb16-16x2x1-10e_normallight-arid.py']
 
 # `mmsimmm.X` types import mmsimmm on first use (registry `locations`), so
 # no custom_imports: this config can be inherited next to
-# configs/_base_/simmm_default.py without a duplicate-key clash.
+# configs/_base_/simminmax_default.py without a duplicate-key clash.
 
 test_pipeline = [
     dict(type='DecordInit'),

@@ -13,14 +13,14 @@
 #   jitter inside the model, one factor set per batch per branch.
 # * views: two RandomResizedCrop(224, 0.5-1) + flip crops of each image
 #   (mmsimmm.IndependentViews); D darkens the second one. To darken the day
-#   crop itself instead, use ./simmm_resnet18_codan_same-crop.py.
+#   crop itself instead, use ./simminmax_resnet18_codan_same-crop.py.
 # * selection: `val` every adaptation epoch (official: `test_day`).
 #
 # Multi-GPU: the iteration counts assume 32 images per iteration; with N
 # GPUs pass `--cfg-options train_dataloader.batch_size=<32 / N>`.
 _base_ = [
-    './mmpretrain/resnet18_1xb32_codan.py',
-    './_base_/simmm_default.py',
+    './resnet18_1xb32_codan.py',
+    '../_base_/simminmax_default.py',
 ]
 
 codan_train_images = 10000
@@ -36,7 +36,7 @@ adapt_epoch_iters = codan_train_images // batch_size  # 312
 adapt_iters = 90 * adapt_epoch_iters  # 28080
 
 # The daytime classifier: a checkpoint of
-# configs/mmpretrain/resnet18_1xb32_codan.py, or the official CODaN
+# configs/classification/resnet18_1xb32_codan.py, or the official CODaN
 # baseline converted with
 #   python tools/model_converters/codan_resnet_to_mmpretrain.py \
 #       <official baseline .pt> checkpoints/resnet18_codan_day.pth \

@@ -3,13 +3,13 @@
 
 Recipe: the official segmentation code (offline dark copy, paired aug).
 
-``./simmm_refinenet_darkzurich_offline.py`` (write the copy with
+``./simminmax_refinenet_darkzurich_offline.py`` (write the copy with
 ``tools/darken_dataset.py ... --preset cityscapes-official`` first),
 the same run (validation on the three targets, one best checkpoint per
 target), tested on Nighttime Driving as
-``./simmm_refinenet_nighttimedriving.py``.
+``./simminmax_refinenet_nighttimedriving.py``.
 """
-_base_ = './simmm_refinenet_darkzurich_offline.py'
+_base_ = './simminmax_refinenet_darkzurich_offline.py'
 
 nd_data_root = 'data/NighttimeDrivingTest/'
 

@@ -2,11 +2,11 @@
 # Recipe: the official ZSDA action recipe as the paper's numbers were
 # trained (official-recipe-facts.md 3): the adaptation stage reads a FIXED,
 # pre-darkened copy of the NormalLight videos instead of darkening on the
-# fly; everything else is configs/simmm_i3d_r50_arid.py.
+# fly; everything else is configs/action_recognition/simminmax_i3d_r50_arid.py.
 #
 # 1. D: a converted official darkening model
 #    (tools/model_converters/zsda_darkener_to_mmsimmm.py), or any checkpoint
-#    of configs/simmm_i3d_r50_arid.py after its darken stage (D is frozen
+#    of configs/action_recognition/simminmax_i3d_r50_arid.py after its darken stage (D is frozen
 #    from iteration 312 on, e.g. its last checkpoint iter_859.pth).
 # 2. The dark copy, with the official settings (one E ~ U(0, 0.2) and one
 #    pixel + patch noise map with 16-px cells on a floor grid per VIDEO,
@@ -14,15 +14,15 @@
 #      python tools/darken_video.py data/NormalLight/raw/data \
 #          data/NormalLight/raw/data_darken --preset official --checkpoint D
 # 3. Adapt (this config: the adapt stage only):
-#      bash tools/dist_train.sh configs/simmm_i3d_r50_arid_offline-dark.py 3 \
+#      bash tools/dist_train.sh configs/action_recognition/simminmax_i3d_r50_arid_offline-dark.py 3 \
 #          --cfg-options load_from=checkpoints/i3d_r50_normallight.pth
 #    The dark clip of a sample is decoded from its paired dark video at the
 #    day clip's frame indices (mmsimmm.DecodePairedDarkClip) and augmented
 #    with its own draws; SimMinMax uses it as it is (second_view='as_is').
 # 4. Test the LAST checkpoint, as the official test (`--load-epoch 10`):
-#      python tools/test.py configs/mmaction/i3d_r50_16x2x1-20rounds_arid-split1-test.py \
-#          work_dirs/simmm_i3d_r50_arid_offline-dark/iter_547.pth
-_base_ = ['./simmm_i3d_r50_arid.py']
+#      python tools/test.py configs/action_recognition/i3d_r50_16x2x1-20rounds_arid-split1-test.py \
+#          work_dirs/simminmax_i3d_r50_arid_offline-dark/iter_547.pth
+_base_ = ['./simminmax_i3d_r50_arid.py']
 
 normallight_dark_video_root = 'data/NormalLight/raw/data_darken'
 

@@ -3,7 +3,7 @@
 # (paper: 51.52 top-1 on ARID split-1 test; I3D baseline 47.02).
 # Recipe: the official ZSDA action recipe (method.md 3, 4, 5.4;
 # official-recipe-facts.md 3), darkening ON THE FLY; for the official
-# OFFLINE dark copy see simmm_i3d_r50_arid_offline-dark.py.
+# OFFLINE dark copy see simminmax_i3d_r50_arid_offline-dark.py.
 #
 # * two views: the day and the dark clip share their frame indices (one
 #   SampleFrames draw, the same decoded frames) but get INDEPENDENT
@@ -34,13 +34,13 @@
 #   ARID test list itself, so it is optimistic.
 # Start from the daytime I3D: set `load_from` to a converted official day
 # checkpoint (tools/model_converters/zsda_i3d_to_mmaction.py) or to a
-# checkpoint of configs/mmaction/i3d_k400-pretrained-r50_3xb16-16x2x1-10e_normallight-arid.py.
+# checkpoint of configs/action_recognition/i3d_k400-pretrained-r50_3xb16-16x2x1-10e_normallight-arid.py.
 # Test with the plain test configs, e.g.
-#   python tools/test.py configs/mmaction/i3d_r50_16x2x1-20rounds_arid-split1-test.py \
-#       work_dirs/simmm_i3d_r50_arid/iter_859.pth
+#   python tools/test.py configs/action_recognition/i3d_r50_16x2x1-20rounds_arid-split1-test.py \
+#       work_dirs/simminmax_i3d_r50_arid/iter_859.pth
 _base_ = [
-    'mmaction/i3d_k400-pretrained-r50_3xb16-16x2x1-10e_normallight-arid.py',
-    '_base_/simmm_default.py',
+    './i3d_k400-pretrained-r50_3xb16-16x2x1-10e_normallight-arid.py',
+    '../_base_/simminmax_default.py',
 ]
 
 darken_iters, adapt_iters = 312, 547

@@ -10,7 +10,7 @@
 # tuned or paper setting: nothing has been measured with it.
 _base_ = [
     'mmpretrain::convnext/convnext-tiny_32xb128_in1k.py',
-    '../_base_/simmm_default.py',
+    '../_base_/simminmax_default.py',
 ]
 
 darken_iters, adapt_iters = 5000, 20000

@@ -48,7 +48,7 @@ _base_ = [
 
 # `mmsimmm.X` types import mmsimmm on first use (registry `locations`), so
 # no custom_imports: this config can be inherited next to
-# configs/_base_/simmm_default.py without a duplicate-key clash.
+# configs/_base_/simminmax_default.py without a duplicate-key clash.
 
 # Kinetics statistics of the official code, in 0-255 units:
 # mean [0.43216, 0.394666, 0.37645] x 255, std [0.22803, 0.22145, 0.216989]
