@@ -7,9 +7,13 @@ placeholder for mmaction2's missing ``localizers.drn``, the editable-install
 parses an ``'mmsimmm::'`` config.
 
 The fixtures that several test folders use live here: ``one_thread``
-(folders make it autouse in their own conftest) and ``tiny_cls_images``.
+(folders make it autouse in their own conftest) and ``tiny_cls_images``,
+plus those of the helper modules in tests/utils/ (``pytest_plugins``).
+Test files import those helpers as ``utils.<module>``: this file puts
+``tests/`` on ``sys.path``.
 """
 import os.path as osp
+import sys
 
 import cv2
 import numpy as np
@@ -18,7 +22,18 @@ import torch
 
 import mmsimmm  # noqa: F401
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TESTS_DIR = osp.dirname(osp.abspath(__file__))
+REPO_ROOT = osp.dirname(TESTS_DIR)
+if TESTS_DIR not in sys.path:
+    sys.path.insert(0, TESTS_DIR)
+
+pytest_plugins = [
+    'utils.demo',
+    'utils.retrieval_roots',
+    'utils.simmm_runs',
+    'utils.tiny_cls',
+    'utils.upstream',
+]
 
 
 @pytest.fixture(scope='session')

@@ -12,7 +12,8 @@ from mmsimmm.registry import MODELS
 
 
 def _reference_module():
-    path = osp.join(osp.dirname(__file__), 'zsda_reference.py')
+    path = osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))), 'utils',
+                    'zsda_reference.py')
     spec = importlib.util.spec_from_file_location('zsda_reference', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

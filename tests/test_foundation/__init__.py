@@ -1,1 +1,0 @@
-# Copyright (c) mmsimmm contributors. All rights reserved.
