@@ -1,46 +1,11 @@
-# Daytime baseline for ARID: I3D ResNet-50 trained on the UG2+ NormalLight
-# videos (day, 11 classes, 2,625 clips) and evaluated on ARID split-1 test
-# (dark, 823 clips) after every epoch.
-# Recipe: the official ZSDA `action-recognition/` training (method.md 5.4,
-# official-recipe-facts.md 3), with mmaction2's Kinetics-400 I3D as start.
-#
-# * Res_I3D == mmaction2 `i3d_r50` (3x1x1 inflation, pool2 after layer1),
-#   initialised from Kinetics: here mmaction2's Kinetics-400 I3D R50
-#   checkpoint (`load_from`; its 400-class fc is left out on purpose by
-#   `skip_keys` below, and logged) -- NOT the official file
-#   `i3d_kinetics_rgb_r50_c3d.pth`, which is not public; with a converted
-#   official checkpoint (tools/model_converters/zsda_i3d_to_mmaction.py)
-#   use it instead.
-# * 16-frame clips, interval 2, random start; the official train geometry:
-#   mmsimmm.RandomScale(make_square=True: every frame squashed to a square,
-#   then aspect jitter 0.8-1.25 and short side 224-288) -> RandomCrop 224
-#   -> horizontal flip -> mmsimmm.RandomHLS(15, 35, 25), one draw per clip.
-#   The test squashes to 256x256 and centre-crops 224, so train and test
-#   geometry agree (both change a 4:3 frame's aspect the same way).
-# * Kinetics mean/std (0-1 values x 255 for ActionDataPreprocessor).
-# * SGD nesterov, momentum 0.9, wd 1e-4, lr 1e-3 for every parameter (the
-#   official base lr 0.01 times its lr_mult 0.1, which applies to all
-#   groups); half lr for the first 100 iterations; lr x0.1 at 20k/40k/80k
-#   samples = iterations 416/833/1666 at batch 48 (only the first falls in
-#   the 10 epochs, ~547 iterations). Batch 48 = 3 GPUs x 16 (the official
-#   README asks for 3 GPUs); with another layout keep 48 in total or scale
-#   the lr (auto_scale_lr, base 48).
-# * Checkpoints: the official test script loads the LAST epoch
-#   (`--load-epoch 10`): report `epoch_10.pth` (`last_checkpoint` in the
-#   work dir names it). `best_acc_top1_epoch_N.pth` is kept in addition; it
-#   is selected on the ARID test list itself, so it is optimistic.
-#
-# Data (see docs peers-and-datasets.md, "ARID"):
-#   data/NormalLight/raw/data/<youtubeid>_<start>_<end>.mp4, *.avi  (flat)
-#   data/NormalLight/raw/list_cvt/ARID_split1_train.txt
-#   data/ARID/raw/data/<Class>/<Class>_<actor>_<n>.avi
-#   data/ARID/raw/list_cvt/ARID_split1_test.txt
-# The official 3-column lists are read directly by mmsimmm.ARIDVideoDataset
-# (tools/dataset_converters/arid.py converts them for plain VideoDataset).
-#
-# Test protocols (override only test_*):
-#   i3d_r50_16x2x10-3crop_arid-split1-test.py   mmaction2 10 clips x 3 crops
-#   i3d_r50_16x2x1-20rounds_arid-split1-test.py official 20 random rounds
+# Daytime baseline for ARID: I3D ResNet-50 trained on NormalLight (day, 11
+# classes, 2,625 clips), tested on ARID split-1 (dark, 823 clips) every epoch.
+# Recipe: the official ZSDA `action-recognition/` training, with
+# mmaction2's Kinetics-400 I3D as the start.
+# * SGD nesterov lr 1e-3, batch 48 = 3 GPUs x 16; 10 epochs.
+# * load_from: mmaction2's Kinetics-400 I3D (its fc skipped by skip_keys).
+# * Report the LAST checkpoint, epoch_10.pth, as the official test.
+# Details: docs/action_recognition.md; test protocols: ./i3d_r50_*-test.py.
 _base_ = [
     'mmaction::_base_/models/i3d_r50.py',
     'mmaction::_base_/default_runtime.py',

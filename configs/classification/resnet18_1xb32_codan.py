@@ -1,25 +1,9 @@
-# Daytime baseline: ResNet-18 trained on the CODaN `train` split (day only),
-# tested on `test_day` and `test_night` in one run, which reports
-# `day/accuracy/top1` and `night/accuracy/top1`.
-#
-# The official SimMinMax code ships no script for this baseline, so the
-# recipe copies its adaptation stage: Adam(lr 1e-3, weight decay 1e-5),
-# 90 epochs, MultiStepLR x0.1 at epochs 30 and 60, batch 32 on one GPU,
-# drop_last. Train aug: RandomResizedCrop(224, area 0.5-1) + hflip; test:
-# the native 224x224 images, no resize. ImageNet mean/std, RGB.
-# Checkpoints are selected on the `val` split (500 day images), which the
-# official code never uses; its adaptation stage selects on `test_day`.
-#
-# Data: `python tools/dataset_converters/codan.py data/codan` unpacks the
-# release into data/codan/data/<split>/<Class>/. Elsewhere:
-#   --cfg-options train_dataloader.dataset.data_root=/path/codan \
-#       val_dataloader.dataset.data_root=/path/codan \
-#       test_dataloader.dataset.data_root=/path/codan
-# (data_root may also be the `data` folder itself).
-#
-# Start the SimMinMax adaptation from this model's checkpoint (its keys are
-# those of a plain mmpretrain ImageClassifier), or convert an official
-# checkpoint with tools/model_converters/codan_resnet_to_mmpretrain.py.
+# Daytime baseline: ResNet-18 trained on CODaN `train` (day only), tested
+# on `test_day` + `test_night` in one run (day/ and night/accuracy/top1).
+# The official code ships no script for it: the recipe copies its adapt
+# stage (Adam 1e-3, wd 1e-5, 90 epochs, x0.1 at 30 and 60, batch 32).
+# Checkpoints are selected on `val` (500 day images).
+# Data, converters, details: docs/classification.md.
 _base_ = [
     'mmpretrain::_base_/models/resnet18.py',
     'mmpretrain::_base_/default_runtime.py',

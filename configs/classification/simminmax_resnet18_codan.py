@@ -1,23 +1,11 @@
 # Similarity Min-Max on CODaN (day -> night classification), ResNet-18.
 # Recipe: the official classification code (differences: docs/reproduction.md).
-#
-# Inherits the day-only baseline (data, test protocol, runtime) and swaps in
-# SimMinMax. One run trains the darkening module D (stage 1), then adapts
-# the classifier (stage 2), and tests on test_day + test_night, reporting
-# `day/accuracy/top1` and `night/accuracy/top1`.
-# * darkening: 15 official epochs at batch 16 expressed at the shared
-#   batch 32: 4687 iterations, milestones 1562 and 3125. D sees the day
-#   crops (the official stage: Resize(224) of the whole image).
-# * adaptation: 90 epochs x 312 iterations, Adam(1e-3, wd 1e-5), x0.1 at
-#   epochs 30 and 60; CE on both views + BYOL 0.05 per direction; colour
-#   jitter inside the model, one factor set per batch per branch.
-# * views: two RandomResizedCrop(224, 0.5-1) + flip crops of each image
-#   (mmsimmm.IndependentViews); D darkens the second one. To darken the day
-#   crop itself instead, use ./simminmax_resnet18_codan_same-crop.py.
-# * selection: `val` every adaptation epoch (official: `test_day`).
-#
-# Multi-GPU: the iteration counts assume 32 images per iteration; with N
-# GPUs pass `--cfg-options train_dataloader.batch_size=<32 / N>`.
+# * darken 4687 iterations (15 official epochs at batch 16, in images), then
+#   adapt 90 epochs x 312 iterations at batch 32 (CE + BYOL 0.05).
+# * views: two independent crops per image, D darkens the second
+#   (./simminmax_resnet18_codan_same-crop.py darkens the day crop).
+# * N GPUs: --cfg-options train_dataloader.batch_size=<32 / N>.
+# Details: docs/classification.md.
 _base_ = [
     './resnet18_1xb32_codan.py',
     '../_base_/simminmax_default.py',

@@ -1,34 +1,11 @@
-# Shared settings of the synthetic day -> night demo and benchmark.
-#
-# mmpretrain ResNet-18 on SyntheticDayNightShapes (10 shape classes, 64x64
-# day images; `test_night` is `test_day` through the fixed, non-learned
-# low-light simulator degrade_low_light). Every demo config inherits this
-# file and changes ONLY the method (train pipeline or model/loop), so the
-# data, model, optimiser and test protocol are identical:
-#
-#   day_only.py           this file as is: day images only, from scratch
-#   day_only_finetune.py  day_only checkpoint + `adapt_iters` more day-only
-#                         iterations (./_base_finetune.py)
-#   gamma_aug.py          day_only checkpoint + `adapt_iters` iterations with
-#                         a hand-crafted random gamma/brightness darkening
-#   degradation_aug.py    day_only checkpoint + `adapt_iters` iterations with
-#                         the low-light simulator as an augmentation
-#   simminmax.py          day_only checkpoint + darken stage (trains only D)
-#                         + adapt stage of `adapt_iters` iterations
-# The fine-tuned methods share optimiser, lr schedule, iterations and
-# frozen-BN handling with SimMinMax's adapt stage (`adapt_*` below).
-#
-# CPU budget: the whole demo must run in minutes on 2 cores, so the network
-# is a ResNet-18 of half width (base_channels 32: 32-64-128-256 channels,
-# 256-d pooled feature) trained for `train_iters` iterations of batch 32.
-# `tools/run_demo.py` and `tools/benchmark_synthetic.py` run these configs
-# through tools/train.py and tools/test.py.
-#
-# Test protocol: the test loader reads split `test` (test_day + test_night,
-# each sample tagged with its `domain`) and PerDomainMetric reports
-# `day/accuracy/top1` and `night/accuracy/top1` in one run:
-#   python tools/test.py CONFIG CKPT
-# `val` (500 day images) is the only split used for choices.
+# Shared settings of the synthetic day -> night demo and benchmark: a
+# half-width ResNet-18 (base_channels 32) on SyntheticDayNightShapes (64x64;
+# `test_night` is `test_day` through the fixed low-light simulator).
+# Every demo config changes ONLY the method; the fine-tuned methods share
+# SimMinMax's adapt-stage recipe (`adapt_*` below). The test split `test`
+# holds test_day + test_night; PerDomainMetric reports both. `val` (500 day
+# images) is the only split used for choices. Methods and measured
+# results: configs/demo/README.md, docs/demo.md.
 _base_ = [
     'mmpretrain::_base_/models/resnet18.py',
     'mmpretrain::_base_/default_runtime.py',

@@ -1,30 +1,9 @@
-# Similarity Min-Max on the synthetic day -> night benchmark.
-#
-# Starts from the day-only checkpoint (./day_only.py), as the paper does,
-# then one SimMinMaxLoop run:
-# * darken (`darken_iters`): the task model is frozen; the darkening module
-#   D learns to minimise the cosine similarity of the layer4 feature map of
-#   day images and their darkened versions, under the official regularisers
-#   and weights (exposure 10, colour 25, curve TV 1600 with mid 0.02,
-#   down-scale 5, similarity 0.1) and exposure levels U(0, 0.5);
-# * adapt (`adapt_iters`, the same schedule as ./day_only_finetune.py): D
-#   is frozen and darkens each batch with U(0, 0.2) + pixel/patch exposure
-#   noise; the classifier is trained with CE on the day and the darkened
-#   view plus the BYOL loss (0.05 per direction) on the pooled feature
-#   (projector 256 -> 128 -> 128, predictor 128 -> 128 -> 128, EMA
-#   momentum 0.01 = the paper's m = 0.99).
-# Deviations from the paper recipe: D has 32 hidden channels instead of 64
-# and predicts its maps at half resolution (map_downsample=2), for the CPU
-# budget; D trains with Adam lr 3e-3 (x0.1 after 3/4 of the stage) instead
-# of 1e-4 because its stage is ~12x shorter (400 instead of 4687 iterations;
-# lr and length chosen on how well D's output brightness follows the
-# requested exposure: its exposure loss is ~0.22 after 400 iterations and
-# levels off at ~0.16 after ~600); the adapt stage is a short
-# fine-tune with frozen BN statistics (see `adapt_*` in ./_base_demo.py)
-# and no colour jitter (the baselines have none either). The darkening
-# stage feeds the frozen classifier normalised images
-# (darken_normalize_features=True), as it was trained; the official
-# classification code feeds raw [0, 1] images.
+# Similarity Min-Max on the synthetic day -> night benchmark, from the
+# day-only checkpoint (./day_only.py): darken `darken_iters` (D only, the
+# official losses and weights, E ~ U(0, 0.5)), then adapt `adapt_iters`
+# (CE on day + dark view, BYOL 0.05, the ./day_only_finetune.py schedule).
+# Deviations for the CPU budget (D: 32 channels, maps at 1/2, Adam 3e-3;
+# short adapt stage with frozen BN): docs/demo.md.
 _base_ = ['./_base_demo.py', '../_base_/simminmax_default.py']
 
 darken_iters = 400

@@ -1,44 +1,13 @@
-# GeM ResNet-101 retrieval trained on retrieval-SfM-120k (the cirtorch
-# design the Similarity Min-Max place-recognition experiments build on),
+# GeM ResNet-101 retrieval (cirtorch design) trained on retrieval-SfM-120k,
 # tested on Tokyo 24/7 (247tokyo1k). Day baseline, no darkening.
 # Recipe followed: the official ZSDA VPR code (cirtorch `train_night.py`
-# optimiser and data), see docs/reproduction.md for what still differs.
-#
-# Recipe (method spec 5.3): tuples (query, positive, 5 hard negatives mined
-# per epoch from a 2000-image pool), 22000 tuples per epoch, 5 tuples per
-# batch, contrastive loss margin 0.85 summed over the batch's tuples, all
-# BatchNorm layers frozen, Adam lr 5e-7 / wd 1e-6 with GeM p at lr x10 and
-# wd 0, no LR schedule, 5 epochs. This is the ZSDA `train_night.py`
-# optimiser; cirtorch's own day recipe uses lr 1e-6 with an exponential
-# decay instead.
-#
-# Starting weights (official): cirtorch's caffe-converted ImageNet
-# ResNet-101 features (imagenet-caffe-resnet101-features-10a101d.pth, what
-# cirtorch's init_network loads for resnet101), converted once with
-#   python tools/model_converters/cirtorch_imagenet_to_mmsimmm.py \
-#       data/cirtorch/networks/imagenet-caffe-resnet101-features-10a101d.pth \
-#       data/cirtorch/networks/imagenet-caffe-resnet101-features_mmsimmm.pth
-# Alternative (not the official start; numerically different weights):
-# torchvision's ImageNet ResNet-101 with
-#   --cfg-options model.backbone.init_cfg.checkpoint=torchvision://resnet101
-# Both expect the same input: RGB in [0, 1] normalised with the ImageNet
-# mean/std (cirtorch's meta mean/std), i.e. the preprocessor below.
-#
-# Image size: PIL thumbnail to max side 362 (train) / 1024 (test), which
-# shrinks larger images and never enlarges smaller ones (cirtorch's
-# imresize).
-#
-# Data root (cirtorch download layout):
-#   data/cirtorch/train/retrieval-SfM-120k/retrieval-SfM-120k.pkl
-#   data/cirtorch/train/retrieval-SfM-120k/retrieval-SfM-120k-whiten.pkl
-#   data/cirtorch/train/retrieval-SfM-120k/ims/<cid[-2:]>/<cid[-4:-2]>/...
-#   data/cirtorch/test/247tokyo1k/gnd_247tokyo1k.pkl
-#   data/cirtorch/test/247tokyo1k/jpg/<name>.jpg
-#
-# Test: max side 1024, scales (1, 1/sqrt(2), 1/2) combined by a power-p mean
-# with the learned GeM p; mAP with the ground truth's ok/junk lists as they
-# are (cirtorch compute_map); the learned whitening is added by
-# gem_resnet101_lw-sfm120k_tokyo247-1024px-ms.py.
+# optimiser and data); differences: docs/reproduction.md.
+# * tuples (q, p, 5 hard negatives), 22000 per epoch, batch 5, 5 epochs;
+#   contrastive margin 0.85; Adam lr 5e-7 (GeM p x10), BN frozen.
+# * start: cirtorch's caffe ImageNet ResNet-101 features, converted with
+#   tools/model_converters/cirtorch_imagenet_to_mmsimmm.py.
+# * test: max side 1024, scales (1, 1/sqrt(2), 1/2), mAP.
+# Data layout and details: docs/place_recognition.md.
 default_scope = 'mmsimmm'
 # `mmsimmm.X` types import mmsimmm on first use (registry `locations`), so
 # no custom_imports: this config can be inherited next to

@@ -3,62 +3,13 @@
 
 Recipe: official segmentation code, darkened on the fly (offline: *_offline).
 
-The segmentation recipe of the paper (ICCV 2023, Sec. 5.2 of
-docs/method.md) on top of the daytime RefineNet-R101 baseline
-(``configs/segmentation/refinenet_r101_2xb2-100e_cityscapes-384x768.py``). Both
-stages read the Cityscapes train images and darken them ON THE FLY (no
-pre-darkened copy of Cityscapes is needed):
-
-1. ``darken`` (15 epochs): the darkening module D learns to minimise the
-   cosine similarity of the frozen daytime encoder's layer1-4 features of
-   a day image and its darkened version.
-2. ``adapt`` (100 epochs): D is frozen; the RefineNet is trained with
-   cross-entropy on the day and the darkened view plus a BYOL similarity
-   loss between them on the four encoder levels.
-
-Validation (every adaptation epoch): Cityscapes val, Nighttime Driving
-test and Dark Zurich val in one pass, each scored with the official
-protocol (image resized to 512x1024 with PIL LANCZOS, label NEAREST, mIoU
-over 19 classes) and reported as ``cityscapes/mIoU``,
-``night_driving/mIoU`` and ``dark_zurich/mIoU``. As in the official run,
-one best checkpoint is kept per target, each chosen by its own mIoU:
-``best_cityscapes_mIoU_iter_N.pth``, ``best_night_driving_mIoU_iter_N.pth``
-and ``best_dark_zurich_mIoU_iter_N.pth`` (the paper's ND and DZ numbers come
-from the same run at the iteration best for that target). Test
-(``tools/test.py configs/segmentation/simminmax_refinenet_darkzurich.py CKPT``): Dark Zurich
-val; ``configs/segmentation/simminmax_refinenet_nighttimedriving.py`` tests the same run on
-Nighttime Driving. A checkpoint of this config also loads into the plain
-RefineNet test configs
-(``configs/segmentation/refinenet_r101_..._{dark-zurich,night-driving}-*.py``).
-Differences from the official pipeline and their switches:
-docs/reproduction.md.
-
-Start from a daytime RefineNet, e.g. the official one converted with
-``tools/model_converters/zsda_refinenet_to_mmseg.py``::
-
-    python tools/train.py configs/segmentation/simminmax_refinenet_darkzurich.py \\
-        --cfg-options load_from=checkpoints/refinenet_r101_cityscapes.pth
-    bash tools/dist_train.sh configs/segmentation/simminmax_refinenet_darkzurich.py 2 \\
-        --cfg-options load_from=checkpoints/refinenet_r101_cityscapes.pth
-
-Data roots: ``data_root`` (Cityscapes in the mmseg layout, with
-``*_gtFine_labelTrainIds.png`` from mmseg's ``cityscapes.py`` converter),
-``nd_data_root`` (``NighttimeDrivingTest``, with the corrected labels from
-``tools/dataset_converters/nighttime_driving.py``) and ``dz_data_root``
-(``Dark_Zurich_val_anon``) below. Edit them here, or point the dataloaders
-elsewhere from the command line (the variables are resolved when the file
-is read, so override the dataloader keys)::
-
-    --cfg-options \\
-        train_dataloader.dataset.data_root=/data/cityscapes \\
-        val_dataloader.dataset.datasets.cityscapes.data_root=/data/cs \\
-        val_dataloader.dataset.datasets.night_driving.data_root=/data/ND \\
-        val_dataloader.dataset.datasets.dark_zurich.data_root=/data/dz \\
-        test_dataloader.dataset.data_root=/data/dz
-
-Batch: 2 GPUs x 2 images = 4, as the official runs (DataParallel, batch 4,
-in both stages); on one GPU add ``train_dataloader.batch_size=4``. The
-BYOL projector's BatchNorm1d needs at least 2 images per GPU.
+- darken 15 epochs (L_sim on layer1-4 of the frozen day encoder), then
+  adapt 100 epochs (CE on day + dark view, BYOL on the four levels).
+- validates on Cityscapes val + Nighttime Driving + Dark Zurich val (512x1024
+  protocol), one best checkpoint per target; tests on Dark Zurich val.
+- batch 2 GPUs x 2 = 4 (official); 1 GPU: train_dataloader.batch_size=4.
+- load_from: a daytime RefineNet (tools/model_converters/zsda_refinenet_to_mmseg.py).
+Data roots, commands, model selection: docs/segmentation.md.
 """
 _base_ = [
     './refinenet_r101_2xb2-100e_cityscapes-384x768_dark-zurich-512x1024'

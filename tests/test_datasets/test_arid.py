@@ -631,7 +631,8 @@ def test_docs_test_the_last_checkpoint():
     assert last_checkpoint_name(SIMMM_CONFIG) == 'iter_859.pth'
     assert last_checkpoint_name(OFFLINE_CONFIG) == 'iter_547.pth'
     docs = (REPO_ROOT / 'docs' / 'action_recognition.md').read_text()
-    readme = (REPO_ROOT / 'README.md').read_text()
+    readme = (REPO_ROOT / 'configs' / 'action_recognition' /
+              'README.md').read_text()
     for text in (docs, readme):
         commands = [
             line for line in text.splitlines()
