@@ -21,7 +21,6 @@ NOT_MIRRORED_YET = {
     # covered elsewhere for now (where):
     'mmsimmm/apis/darken_files.py',  # test_apis/test_cli, test_tools/
     'mmsimmm/datasets/domain_concat.py',  # test_configs/test_seg_*
-    'mmsimmm/datasets/tokyo247.py',  # test_datasets/test_retrieval_sfm120k
     'mmsimmm/datasets/transforms/paired_video.py',  # test_arid
     'mmsimmm/datasets/transforms/safe_loading.py',  # test_bad_inputs
     'mmsimmm/engine/runner/cpu_fallback_runner.py',  # test_dist_upstream
