@@ -26,7 +26,6 @@ NOT_MIRRORED_YET = {
     'mmsimmm/engine/runner/cpu_fallback_runner.py',  # test_dist_upstream
     'mmsimmm/engine/runner/multi_round_test_loop.py',  # test_arid
     'mmsimmm/registry.py',  # tests/test_package.py
-    'mmsimmm/version.py',  # tests/test_package.py
 }
 
 
