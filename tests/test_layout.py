@@ -22,7 +22,6 @@ NOT_MIRRORED_YET = {
     'mmsimmm/apis/darken_files.py',  # test_apis/test_cli, test_tools/
     'mmsimmm/datasets/domain_concat.py',  # test_configs/test_seg_*
     'mmsimmm/datasets/transforms/paired_video.py',  # test_arid
-    'mmsimmm/datasets/transforms/safe_loading.py',  # test_bad_inputs
     'mmsimmm/engine/runner/cpu_fallback_runner.py',  # test_dist_upstream
     'mmsimmm/engine/runner/multi_round_test_loop.py',  # test_arid
     'mmsimmm/registry.py',  # tests/test_package.py
