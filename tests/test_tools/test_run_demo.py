@@ -1,5 +1,5 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
-"""configs/demo and tools/run_demo.py (tiny smoke run in conftest.py)."""
+"""configs/demo and tools/run_demo.py (tiny smoke run: tests/utils/demo.py)."""
 import copy
 import json
 from pathlib import Path
