@@ -20,7 +20,6 @@ NOT_MIRRORED_YET = {
     'mmsimmm/models/algorithms/simminmax_retrieval.py',
     # covered elsewhere for now (where):
     'mmsimmm/apis/darken_files.py',  # test_apis/test_cli, test_tools/
-    'mmsimmm/datasets/transforms/paired_video.py',  # test_arid
     'mmsimmm/engine/runner/multi_round_test_loop.py',  # test_arid
     'mmsimmm/registry.py',  # tests/test_package.py
 }
