@@ -7,6 +7,8 @@ from mmengine.structures import BaseDataElement
 from mmsimmm.datasets.domain_concat import DomainConcatDataset
 from mmsimmm.registry import DATASETS
 
+TOY = 'mmsimmm.ToyDomainDataset'  # scoped: any default scope finds it
+
 
 def pack(results: dict) -> dict:
     return dict(inputs=results['value'], data_samples=BaseDataElement())
@@ -25,7 +27,7 @@ class ToyDomainDataset(BaseDataset):
 
 @pytest.fixture(autouse=True)
 def registered_toy_dataset():
-    """``type='ToyDomainDataset'`` builds, for this module's tests only."""
+    """``type=TOY`` builds, for this module's tests only."""
     DATASETS.register_module(module=ToyDomainDataset)
     yield
     DATASETS._module_dict.pop('ToyDomainDataset')
@@ -34,7 +36,7 @@ def registered_toy_dataset():
 def test_samples_carry_their_dataset_name_in_order():
     dataset = DomainConcatDataset(
         datasets=dict(
-            day=dict(type='ToyDomainDataset', start=0, n=2),
+            day=dict(type=TOY, start=0, n=2),
             night=ToyDomainDataset(start=10, n=3, pipeline=[pack])),
         pipeline=[pack])
     assert len(dataset) == 5
@@ -48,17 +50,17 @@ def test_samples_carry_their_dataset_name_in_order():
 def test_domain_key_and_lazy_init():
     dataset = DATASETS.build(
         dict(type='mmsimmm.DomainConcatDataset',
-             datasets=dict(a=dict(type='ToyDomainDataset', n=1)),
+             datasets=dict(a=dict(type=TOY, n=1)),
              pipeline=[pack], domain_key='target', lazy_init=True))
     assert dataset[0]['data_samples'].target == 'a'
 
 
 @pytest.mark.parametrize('datasets, pipeline, error, message', [
     ({}, None, TypeError, 'non-empty dict'),
-    ([dict(type='ToyDomainDataset')], None, TypeError, 'non-empty dict'),
-    ({'dark-zurich': dict(type='ToyDomainDataset')}, [pack], ValueError,
+    ([dict(type=TOY)], None, TypeError, 'non-empty dict'),
+    ({'dark-zurich': dict(type=TOY)}, [pack], ValueError,
      'must be an identifier'),
-    ({'a': dict(type='ToyDomainDataset', pipeline=[pack])}, [pack],
+    ({'a': dict(type=TOY, pipeline=[pack])}, [pack],
      ValueError, 'set only one of them'),
     ({'a': 'ToyDomainDataset'}, None, TypeError, 'config dict or a'),
 ])
@@ -69,6 +71,6 @@ def test_bad_arguments_are_refused(datasets, pipeline, error, message):
 
 def test_pipeline_without_data_samples_is_refused():
     dataset = DomainConcatDataset(
-        datasets=dict(raw=dict(type='ToyDomainDataset')), pipeline=[])
+        datasets=dict(raw=dict(type=TOY)), pipeline=[])
     with pytest.raises(TypeError, match="'raw' must pack its output"):
         dataset[0]

@@ -10,7 +10,7 @@ from mmsimmm.registry import TRANSFORMS
 def test_ori_shape_becomes_img_shape():
     results = dict(img_shape=(512, 1024, 3), ori_shape=(1080, 1920),
                    gt_seg_map=np.zeros((512, 1024), np.uint8))
-    out = TRANSFORMS.build(dict(type='ResetOriShape'))(results)
+    out = TRANSFORMS.build(dict(type='mmsimmm.ResetOriShape'))(results)
     assert out['ori_shape'] == (512, 1024)
     assert out['img_shape'] == (512, 1024, 3)  # untouched
 

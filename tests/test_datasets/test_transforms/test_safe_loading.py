@@ -8,7 +8,8 @@ from mmsimmm.registry import TRANSFORMS
 
 
 def build(**kwargs):
-    return TRANSFORMS.build(dict(type='LoadImageFromFileSafe', **kwargs))
+    return TRANSFORMS.build(
+        dict(type='mmsimmm.LoadImageFromFileSafe', **kwargs))
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ MEAN, STD = [10., 20., 30.], [1., 2., 4.]
 
 def build(**kwargs):
     return MODELS.build(
-        dict(type='RetrievalDataPreprocessor', mean=MEAN, std=STD, **kwargs))
+        dict(type='mmsimmm.RetrievalDataPreprocessor', mean=MEAN, std=STD,
+             **kwargs))
 
 
 def expected(bgr: torch.Tensor, to_rgb: bool = True) -> torch.Tensor:
@@ -49,4 +50,5 @@ def test_bad_inputs_are_refused(bad):
 
 def test_bad_statistics_are_refused():
     with pytest.raises(ValueError, match='3 values'):
-        MODELS.build(dict(type='RetrievalDataPreprocessor', mean=[0.] * 2))
+        MODELS.build(
+            dict(type='mmsimmm.RetrievalDataPreprocessor', mean=[0.] * 2))

@@ -15,7 +15,7 @@ def gen(seed: int = 0) -> torch.Generator:
 
 def test_zero_jitter_is_identity_and_output_in_range():
     img = torch.rand(2, 3, 8, 8)
-    same = MODELS.build(dict(type='BatchColorJitter', brightness=0.,
+    same = MODELS.build(dict(type='mmsimmm.BatchColorJitter', brightness=0.,
                              contrast=0., saturation=0., hue=0.))
     torch.testing.assert_close(same(img, gen()), img)
     jitter = color_jitter.BatchColorJitter()
