@@ -1,5 +1,5 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
-"""configs/demo and tools/run_demo.py (tiny smoke run in conftest.py)."""
+"""configs/demo and tools/run_demo.py (tiny smoke run: tests/utils/demo.py)."""
 import copy
 import json
 from pathlib import Path
@@ -81,6 +81,7 @@ def test_ablations_change_only_their_setting():
         assert cfg.to_dict() == simmm.to_dict(), name
 
 
+@pytest.mark.slow  # tiny_run trains all 5 methods
 def test_tiny_run_trains_and_tests_every_method(tiny_run):
     rows = {row['method']: row for row in tiny_run['rows']}
     assert list(rows) == list(ALL_METHODS)
@@ -95,6 +96,7 @@ def test_tiny_run_trains_and_tests_every_method(tiny_run):
     assert [r['method'] for r in results['rows']] == list(ALL_METHODS)
 
 
+@pytest.mark.slow  # tiny_run trains all 5 methods
 def test_one_test_run_equals_a_run_per_split(tiny_run, run_demo, tmp_path):
     """PerDomainMetric on split `test` == plain Accuracy per test split."""
     from mmengine.runner import Runner
@@ -112,6 +114,7 @@ def test_one_test_run_equals_a_run_per_split(tiny_run, run_demo, tmp_path):
         assert metrics['accuracy/top1'] == pytest.approx(row[domain])
 
 
+@pytest.mark.slow  # tiny_run trains all 5 methods
 def test_finetuned_methods_start_from_the_day_only_checkpoint(tiny_run):
     rows = {row['method']: row for row in tiny_run['rows']}
     day_ckpt = rows['day_only']['checkpoint']
@@ -121,6 +124,7 @@ def test_finetuned_methods_start_from_the_day_only_checkpoint(tiny_run):
         assert dumped.load_from == day_ckpt, name
 
 
+@pytest.mark.slow  # tiny_run trains all 5 methods
 def test_simminmax_checkpoint_holds_task_and_darkener(tiny_run):
     rows = {row['method']: row for row in tiny_run['rows']}
     state = torch.load(
@@ -134,6 +138,7 @@ def test_simminmax_checkpoint_holds_task_and_darkener(tiny_run):
     assert set(day) <= set(state)
 
 
+@pytest.mark.slow  # tiny_run trains all 5 methods
 def test_grid_and_table(tiny_run, run_demo, capsys):
     grid = cv2.imread(str(tiny_run['work_dir'] / 'darkening_grid.png'))
     assert grid is not None and grid.shape[0] > 300 and grid.shape[1] > 300

@@ -2,8 +2,8 @@
 """tools/test.py and tools/train.py load checkpoints strictly.
 
 Runs the tools' ``main()`` in-process on the tiny mmpretrain classifier of
-``conftest.py`` (a PLAIN upstream config without any mmsimmm hook): a
-checkpoint with a missing, unexpected or wrongly shaped key is refused
+``tests/utils/tiny_cls.py`` (a PLAIN upstream config without any mmsimmm
+hook): a checkpoint with a missing, unexpected or wrongly shaped key is refused
 before any iteration with one error naming each key and both shapes.
 """
 import glob

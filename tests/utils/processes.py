@@ -12,6 +12,10 @@ def free_port() -> int:
 
 
 def describe(proc: subprocess.CompletedProcess) -> str:
-    """The tail of a finished process's output, for assertion messages."""
-    return (f'exit code {proc.returncode}\n--- stdout ---\n'
-            f'{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-3000:]}')
+    """The command and the tail of a finished process's output, for
+    assertion messages."""
+    args = proc.args if isinstance(proc.args, str) else ' '.join(
+        map(str, proc.args))
+    return (f'exit code {proc.returncode}: {args}\n'
+            f'--- stdout ---\n{proc.stdout[-4000:]}\n'
+            f'--- stderr ---\n{proc.stderr[-4000:]}')

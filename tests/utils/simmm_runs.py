@@ -9,7 +9,6 @@ config file works in-process, through ``tools/train.py`` and under
 import importlib
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 from typing import Callable, Dict, List, Optional, Sequence
@@ -19,6 +18,8 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+
+from utils.processes import describe, free_port  # noqa: F401 (re-exported)
 
 HERE = osp.dirname(osp.abspath(__file__))
 REPO_ROOT = osp.dirname(osp.dirname(HERE))
@@ -206,12 +207,6 @@ def dump_cfg(cfg: Config, path: str) -> str:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def tool_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     """Environment of a tool subprocess: one thread, rel_hooks importable.
 
@@ -242,11 +237,6 @@ def run_tool(args: List[str],
                           capture_output=True,
                           text=True,
                           timeout=timeout)
-
-
-def describe(proc: subprocess.CompletedProcess) -> str:
-    return (f'exit code {proc.returncode}\n--- stdout ---\n'
-            f'{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}')
 
 
 def load(path: str) -> dict:

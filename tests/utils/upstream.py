@@ -17,6 +17,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from mmsimmm.testing import tiny_classifier_cfg, toy_runner_cfg
+from utils.processes import describe  # noqa: F401 (re-exported)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # the message of torch's refusal; any other output of a run may vary
@@ -100,13 +101,6 @@ def child_env(**extra: str) -> dict:
         PYTHONPATH=str(REPO_ROOT) + (os.pathsep + path if path else ''),
         **extra)
     return env
-
-
-def describe(proc: subprocess.CompletedProcess) -> str:
-    """The tail of a finished process's output, for assertion messages."""
-    return (f'exit code {proc.returncode}: {" ".join(proc.args)}\n'
-            f'--- stdout ---\n{proc.stdout[-4000:]}\n'
-            f'--- stderr ---\n{proc.stderr[-4000:]}')
 
 
 @pytest.fixture(scope='session')

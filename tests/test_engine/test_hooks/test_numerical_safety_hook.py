@@ -270,3 +270,94 @@ def test_ranks_agree(tiny_images, tmp_path, monkeypatch):
 def test_bad_action():
     with pytest.raises(ValueError, match="action must be one of"):
         NumericalSafetyHook(action='ignore')
+
+
+# ----------------------------------------------------------------------
+# Unit tests with a fake runner (no Runner, no data): one SGD step of a
+# one-layer model whose loss can be poisoned.
+def fake_run(action: str, poison: bool, **hook_kwargs):
+    """Run the hook's set-up and one train step; return what it left."""
+    from mmengine.logging import MessageHub
+    from mmengine.model import BaseModel
+    from mmengine.optim import OptimWrapper
+
+    class Toy(BaseModel):
+
+        def __init__(self):
+            super().__init__()
+            self.darkener = torch.nn.Linear(2, 2)
+            self.register_buffer('calls', torch.zeros(()))
+
+        def forward(self, inputs, data_samples=None, mode='loss'):
+            self.calls += 1
+            loss = self.darkener(inputs).mean()
+            return dict(loss_task=loss * float('nan') if poison else loss,
+                        loss_ok=loss.detach())
+
+    model = Toy()
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    runner = SimpleNamespace(
+        model=model, optim_wrapper=wrapper, iter=0, cfg=None,
+        message_hub=MessageHub.get_instance(f'nsh_unit_{action}_{poison}'))
+    hook = NumericalSafetyHook(action=action, **hook_kwargs)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    hook.before_run(runner)
+    hook.before_train(runner)
+    hook.before_train_iter(runner, 0)
+    error = None
+    try:
+        model.train_step(dict(inputs=torch.ones(3, 2)), wrapper)
+    except FloatingPointError as exc:
+        error = str(exc)
+    hook.after_train(runner)
+    return SimpleNamespace(model=model, before=before, hook=hook,
+                           runner=runner, error=error)
+
+
+def test_unit_finite_step_updates():
+    run = fake_run('raise', poison=False)
+    assert run.error is None
+    assert not torch.equal(run.model.darkener.weight,
+                           run.before['darkener.weight'])
+
+
+def test_unit_nan_loss_raises_naming_loss_and_iteration():
+    run = fake_run('raise', poison=True)
+    assert run.error is not None
+    assert 'loss_task' in run.error and 'loss_ok' not in run.error
+    assert 'iteration 1' in run.error
+    assert 'no checkpoint has been saved by this run yet' in run.error
+    torch.testing.assert_close(run.model.darkener.weight,
+                               run.before['darkener.weight'])
+
+
+def test_unit_nan_loss_skip_keeps_weights_and_buffers():
+    run = fake_run('skip', poison=True)
+    assert run.error is None
+    for name, value in run.model.state_dict().items():
+        torch.testing.assert_close(value, run.before[name], msg=name)
+    assert run.hook.skipped == 1
+    assert run.runner.message_hub.get_info('nonfinite_skipped_steps') == 1
+
+
+def test_unit_after_train_removes_every_hook():
+    run = fake_run('raise', poison=False)
+    assert 'parse_losses' not in run.model.__dict__
+    assert not run.model.darkener._forward_hooks
+    assert not run.runner.optim_wrapper.optimizer._optimizer_step_pre_hooks
+
+
+def test_unit_checkpoint_with_nan_optimizer_state_is_refused():
+    hook = NumericalSafetyHook()
+    runner = SimpleNamespace(iter=4)
+    good = dict(state_dict={'w': torch.ones(2)},
+                optimizer=dict(state={0: dict(momentum_buffer=torch.ones(2))}))
+    hook.before_save_checkpoint(runner, good)
+    assert 'iteration 5 holds no NaN/Inf' in hook._checkpoint_note()
+    bad = dict(state_dict={'w': torch.ones(2)},
+               optimizer=dict(darkener=dict(
+                   state={3: dict(exp_avg=torch.tensor([float('inf')]))})))
+    with pytest.raises(FloatingPointError,
+                       match=r"optimizer 'darkener' state 'exp_avg' of "
+                       r'parameter #3'):
+        hook.before_save_checkpoint(runner, bad)

@@ -50,6 +50,7 @@ def trained_checkpoint(tmp_path_factory) -> Path:
     return work_dir / 'iter_2.pth'
 
 
+@pytest.mark.slow  # trained_checkpoint: a training run
 def test_extracted_weights_load_strictly_into_the_task_model(
         trained_checkpoint, tmp_path, capsys):
     dst = tmp_path / 'task.pth'
@@ -71,6 +72,7 @@ def test_extracted_weights_load_strictly_into_the_task_model(
     assert 'darkener.*' in out and 'byol_target.*' in out
 
 
+@pytest.mark.slow  # trained_checkpoint: a training run
 def test_training_checkpoint_needs_no_allow_pickle(trained_checkpoint,
                                                    tmp_path, monkeypatch):
     """MMEngine's HistoryBuffer & co. are allow-listed on import mmsimmm."""
@@ -79,6 +81,7 @@ def test_training_checkpoint_needs_no_allow_pickle(trained_checkpoint,
     assert (tmp_path / 'x.pth').is_file()
 
 
+@pytest.mark.slow  # trained_checkpoint: a training run
 def test_existing_dst_is_not_overwritten(trained_checkpoint, tmp_path):
     dst = tmp_path / 'task.pth'
     dst.write_bytes(b'keep')
@@ -118,6 +121,7 @@ def test_split_keeps_task_keys_and_counts_the_rest():
             {'darkener.w': torch.zeros(1)}, 'ck.pth')
 
 
+@pytest.mark.slow  # trained_checkpoint: a training run
 def test_config_verifies_the_output(trained_checkpoint, tmp_path):
     """--config: the output is checked to load strictly into the config's
     task model (SimMinMax or plain config); a mismatch names the keys and
