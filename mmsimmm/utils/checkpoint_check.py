@@ -32,8 +32,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 import torch
 
 # SimMinMax's own children: absent from upstream task checkpoints.
-SIMMINMAX_PREFIXES = ('darkener.', 'byol_projector.', 'byol_predictor.',
-                      'byol_target.', 'darken_feature_model.')
+SIMMINMAX_PREFIXES = ('darkener.', 'darken_head.', 'adapt_head.')
 # DataParallel / DistributedDataParallel key prefix (MMEngine's default
 # `revise_keys` removes it when loading)
 MODULE_PREFIX = 'module.'

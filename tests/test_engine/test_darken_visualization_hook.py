@@ -223,19 +223,19 @@ def test_hook_needs_a_simminmax_model():
 
 
 def test_simmm_configs_list_the_hook():
-    """SimMinMax configs get the hook from `simmm_hooks`, as an ordinary
+    """SimMinMax configs get the hook from `simminmax_hooks`, as an ordinary
     `custom_hooks` entry (nothing registers it behind the config)."""
     base = Config.fromfile(
         str(REPO_ROOT / 'configs/_base_/simminmax_default.py'))
     assert dict(type='mmsimmm.DarkenVisualizationHook',
-                interval=500) in base.simmm_hooks
+                interval=500) in base.simminmax_hooks
     cfg = Config.fromfile(str(REPO_ROOT / 'configs/demo/simminmax.py'))
-    assert cfg.custom_hooks == base.simmm_hooks
+    assert cfg.custom_hooks == base.simminmax_hooks
     assert 'simmm_visualization' not in cfg
 
 
 # ----------------------------------------------------------------------
-# config design: a named list (`simmm_hooks`) that each leaf config puts
+# config design: a named list (`simminmax_hooks`) that each leaf config puts
 # into its `custom_hooks`, after the task config's own
 UPSTREAM_CONFIGS = [
     'mmpretrain::resnet/resnet18_8xb32_in1k.py',
@@ -276,13 +276,13 @@ def test_simmm_hooks_never_clash_with_task_configs(tmp_path, task_cfg):
     if not task_cfg.count('::') and not osp.isfile(REPO_ROOT / task_cfg):
         pytest.skip(f'{task_cfg} is not in this checkout')
     base = _write_base(
-        tmp_path, "simmm_hooks = [dict(type='mmsimmm.DarkenVisualizationHook"
-        "', interval=500)]")
+        tmp_path, 'simminmax_hooks = [dict('
+        "type='mmsimmm.DarkenVisualizationHook', interval=500)]")
     task = _leaf(tmp_path, task_cfg, base)
     task_hooks = list(task.get('custom_hooks', []))
     cfg = _leaf(
         tmp_path, task_cfg, base, 'custom_hooks = [*_base_.get('
-        "'custom_hooks', []), *_base_.simmm_hooks]\n")
+        "'custom_hooks', []), *_base_.simminmax_hooks]\n")
     assert cfg.custom_hooks == task_hooks + [
         dict(type='mmsimmm.DarkenVisualizationHook', interval=500)
     ]

@@ -181,7 +181,7 @@ def test_loop_registers_no_hook_and_warns_once_without_safety_hooks(
         tmp_path, monkeypatch):
     """Every hook comes from the config: the loop adds none; a run
     without NumericalSafetyHook/CheckpointMatchHook gets ONE warning that
-    names the list to add (`simmm_hooks`)."""
+    names the list to add (`simminmax_hooks`)."""
     logged = []
     monkeypatch.setattr(simminmax_loop, 'print_log',
                         lambda msg, **kwargs: logged.append(msg))
@@ -193,9 +193,9 @@ def test_loop_registers_no_hook_and_warns_once_without_safety_hooks(
     assert warnings == [
         'This SimMinMax run has no NumericalSafetyHook or '
         'CheckpointMatchHook: NaN/Inf steps or mismatched checkpoints go '
-        "unnoticed. Add the hooks of `simmm_hooks` ('mmsimmm::_base_/"
+        "unnoticed. Add the hooks of `simminmax_hooks` ('mmsimmm::_base_/"
         "simminmax_default.py') to the config: custom_hooks = [..., "
-        '*_base_.simmm_hooks]'
+        '*_base_.simminmax_hooks]'
     ]
 
     logged.clear()

@@ -110,11 +110,11 @@ def test_nan_darkener_output_is_named(tiny_images, tmp_path):
 
 
 def default_simmm_hooks_runner(work_dir, data_root, cfg_options=None):
-    """The hooks of SimMinMax configs (`simmm_hooks` in custom_hooks)."""
+    """The hooks of SimMinMax configs (`simminmax_hooks` in custom_hooks)."""
     cfg = simmm_cfg(str(work_dir), data_root)
     cfg.custom_hooks = Config.fromfile(
         osp.join(REPO_ROOT, 'configs', '_base_',
-                 'simminmax_default.py')).simmm_hooks
+                 'simminmax_default.py')).simminmax_hooks
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return Runner.from_cfg(cfg)

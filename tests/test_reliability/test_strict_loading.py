@@ -82,12 +82,12 @@ def test_load_from_with_an_unexpected_task_key(tiny_images, tmp_path,
 
 def test_config_hooks_are_kept_and_the_default_is_added_once():
     """tools/*.py keep the CheckpointMatchHook a config lists (SimMinMax
-    configs: `simmm_hooks`, with its skip_keys) and add a default one to
+    configs: `simminmax_hooks`, with its skip_keys) and add a default one to
     `custom_hooks` of a config without one, never twice."""
     base = Config.fromfile(f'{REPO_ROOT}/configs/_base_/simminmax_default.py')
     assert dict(type='mmsimmm.CheckpointMatchHook',
-                skip_keys=[]) in base.simmm_hooks
-    cfg = Config(dict(custom_hooks=base.simmm_hooks))
+                skip_keys=[]) in base.simminmax_hooks
+    cfg = Config(dict(custom_hooks=base.simminmax_hooks))
     cfg.custom_hooks[1].skip_keys = ['head.fc.*']
     hooks = copy.deepcopy(cfg.custom_hooks)
     assert add_checkpoint_match_hook(cfg) is None

@@ -126,7 +126,7 @@ def test_config_recipe(repo_root):
     assert loader.dataset.query_size == 22000
     assert cfg.custom_hooks[0] == dict(
         type='mmsimmm.TupleMiningHook', model_attr='task_model')
-    assert cfg.custom_hooks[1:] == cfg.simmm_hooks
+    assert cfg.custom_hooks[1:] == cfg.simminmax_hooks
     # test protocol of the baseline: max side 1024, 3 scales
     assert cfg.test_dataloader.dataset.pipeline[1] == dict(
         type='mmsimmm.Thumbnail', max_size=1024)

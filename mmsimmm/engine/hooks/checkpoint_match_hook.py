@@ -61,7 +61,7 @@ class CheckpointMatchHook(Hook):
     Runs when the Runner has read a checkpoint and before it loads it
     (``after_load_checkpoint``), in training and in testing, so a bad
     checkpoint stops the run before the first iteration. SimMinMax configs
-    list it in ``custom_hooks`` (``simmm_hooks`` of mmsimmm's base config);
+    list it in ``custom_hooks`` (``simminmax_hooks`` of mmsimmm's base config);
     mmsimmm's ``tools/train.py`` and ``tools/test.py`` add it to the
     ``custom_hooks`` of every other config (:func:`add_checkpoint_match_hook`).
 
@@ -185,7 +185,7 @@ def add_checkpoint_match_hook(cfg) -> Optional[dict]:
     Appends ``dict(type='mmsimmm.CheckpointMatchHook')`` to
     ``cfg.custom_hooks`` unless the list has a
     :class:`CheckpointMatchHook` already (e.g. with ``skip_keys``, or from
-    a SimMinMax config's ``simmm_hooks``). Call it before the runner is
+    a SimMinMax config's ``simminmax_hooks``). Call it before the runner is
     built, so that the config the runner dumps to its work dir shows the
     hook.
 
