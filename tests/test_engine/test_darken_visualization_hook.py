@@ -28,6 +28,14 @@ from mmsimmm.testing import (
     toy_runner_cfg,
 )
 
+# the official darkening losses (the base config is their one place)
+DARKEN_HEAD = dict(
+    type='mmsimmm.DarkenHead',
+    losses=Config.fromfile(
+        osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                 'configs/_base_/simminmax_default.py')
+    ).to_dict()['simminmax_darken_losses'])
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOOK = dict(type='mmsimmm.DarkenVisualizationHook', interval=1,
             max_samples=2)
@@ -37,7 +45,8 @@ def simminmax(task_cfg: dict, scope: str, stage: str) -> torch.nn.Module:
     init_default_scope(scope)
     torch.manual_seed(0)
     model = MODELS.build(
-        dict(type='mmsimmm.SimMinMax', task_model=task_cfg, byol=None))
+        dict(type='mmsimmm.SimMinMax', darken_head=DARKEN_HEAD,
+             task_model=task_cfg, adapt_head=None))
     model.set_stage(stage)
     return model
 
@@ -53,8 +62,9 @@ def batch(toolkit: str, num: int = 3, **kwargs) -> dict:
 
 
 def test_three_iteration_run_writes_grids_to_local_backend(tmp_path):
-    model = dict(type='mmsimmm.SimMinMax', task_model=tiny_classifier_cfg(),
-                 byol=None)
+    model = dict(type='mmsimmm.SimMinMax', darken_head=DARKEN_HEAD,
+                 task_model=tiny_classifier_cfg(),
+                 adapt_head=None)
     cfg = toy_runner_cfg(
         str(tmp_path), model, 'mmpretrain',
         stages=[dict(name='darken', iters=2), dict(name='adapt', iters=1)],

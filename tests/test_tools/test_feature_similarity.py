@@ -2,6 +2,7 @@
 """tools/analysis_tools/feature_similarity.py on a tiny classifier."""
 import csv
 import importlib.util
+import os.path as osp
 from pathlib import Path
 from types import ModuleType
 
@@ -9,12 +10,21 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmsimmm  # noqa: F401
 from mmsimmm.models.darkeners import DarkeningModule
 from mmsimmm.registry import MODELS
 from mmsimmm.testing import tiny_classifier_cfg
+
+# the official darkening losses (the base config is their one place)
+DARKEN_HEAD = dict(
+    type='mmsimmm.DarkenHead',
+    losses=Config.fromfile(
+        osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                 'configs/_base_/simminmax_default.py')
+    ).to_dict()['simminmax_darken_losses'])
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +43,8 @@ tool = load_tool()
 def write_config(path: Path, data_root: Path, simminmax: bool) -> str:
     model = tiny_classifier_cfg()
     if simminmax:
-        model = dict(type='mmsimmm.SimMinMax', task_model=model)
+        model = dict(type='mmsimmm.SimMinMax', darken_head=DARKEN_HEAD,
+                     task_model=model)
     path.write_text(f"""
 default_scope = 'mmpretrain'
 model = {model!r}

@@ -51,8 +51,11 @@ class SimMinMaxRetrieval(SimMinMax):
         self.darken_short_side = darken_short_side
         self.darken_crop_size = darken_crop_size
 
-    def darken_stage_images(self, inputs: Sequence[Sequence[torch.Tensor]],
-                            data_samples: Sequence) -> torch.Tensor:
+    def darken_stage_images(
+            self,
+            inputs: Sequence[Sequence[torch.Tensor]],
+            data_samples: Sequence,
+            generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Stack the tuples' non-negative images for the darkening stage.
 
         Each query and positive (negatives are mined to resemble the query)
@@ -66,6 +69,8 @@ class SimMinMaxRetrieval(SimMinMax):
         Args:
             inputs: Position-major normalised images.
             data_samples (Sequence): With ``tuple_labels``.
+            generator (torch.Generator, optional): CPU generator of the
+                offsets. Defaults to None (the ``'darken_crops'`` stream).
 
         Returns:
             Tensor: Normalised crops (N, 3, C, C), tuple by tuple.
@@ -74,8 +79,9 @@ class SimMinMaxRetrieval(SimMinMax):
         tuples, labels = self.task_model.split_tuples(inputs, data_samples)
         world_size = get_dist_info()[1]
         tuple_size = max(len(images) for images in tuples)
-        generator = self.exposure.generator(
-            torch.device('cpu'), 'darken_crops')
+        if generator is None:
+            generator = self.exposure.generator(
+                torch.device('cpu'), 'darken_crops')
         # relative offsets in [0, 1) of (top, left), per image of a tuple
         offsets = self.exposure.rank_share(
             torch.rand((len(tuples) * world_size, tuple_size, 2),
