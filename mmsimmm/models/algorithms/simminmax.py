@@ -2,7 +2,6 @@
 from typing import Dict, Optional, Sequence, Union
 
 import torch
-import torch.nn as nn
 from mmengine.model import BaseModel
 
 from mmsimmm.registry import MODELS
@@ -10,15 +9,10 @@ from mmsimmm.utils.checkpoint_check import SIMMINMAX_PREFIXES
 
 from ..data_preprocessors import TwoViewDataPreprocessor
 from ..utils import PixelSpace
-from .second_view_check import check_second_view
+from .checks import check_input_layout, check_second_view
 
 STAGES = ('darken', 'adapt')
 SECOND_VIEWS = ('darken', 'as_is')
-# mmaction2 input layouts SimMinMax reads: images (N, C, H, W), clips
-# (N, K, C, T, H, W) (ActionDataPreprocessor's format_shape 'NCTHW').
-SUPPORTED_ACTION_FORMATS = ('NCTHW', )
-
-
 def _device_of(inputs) -> torch.device:
     """Device of a tensor or of the first tensor in nested lists."""
     if isinstance(inputs, torch.Tensor):
@@ -40,22 +34,6 @@ def _weighted(losses: Dict[str, torch.Tensor], weight: float,
                 value = weight * value
         out[prefix + key] = value
     return out
-
-
-def check_input_layout(task_model: nn.Module) -> None:
-    """Refuse 2D action recognizers (``format_shape='NCHW'``: segments
-    stacked before the channels), whose inputs SimMinMax would misread."""
-    preprocessor = getattr(task_model, 'data_preprocessor', None)
-    format_shape = getattr(preprocessor, 'format_shape', None)
-    if format_shape is not None and (format_shape
-                                     not in SUPPORTED_ACTION_FORMATS):
-        raise ValueError(
-            f'SimMinMax supports 3D action recognizers, whose data '
-            f"preprocessor has format_shape='NCTHW' (I3D, SlowOnly, X3D, "
-            f'...); the task model {type(task_model).__name__} has '
-            f'format_shape={format_shape!r} (2D recognizers such as TSN or '
-            'TSM stack segments before the channels), which is not '
-            'supported')
 
 
 @MODELS.register_module()

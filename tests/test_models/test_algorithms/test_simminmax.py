@@ -432,7 +432,7 @@ def test_unmarked_second_view_is_accepted_with_one_warning(monkeypatch):
     """A second view no mmsimmm transform marked cannot be checked: it is
     used (here: darkened), with a single warning for the whole run."""
     warnings = []
-    monkeypatch.setattr('mmsimmm.models.algorithms.second_view_check.print_log',
+    monkeypatch.setattr('mmsimmm.models.algorithms.checks.print_log',
                         lambda msg, **kwargs: warnings.append(msg))
     model = build()
     model.set_stage('adapt')

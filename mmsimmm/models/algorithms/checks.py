@@ -3,6 +3,7 @@ import logging
 from typing import Optional, Sequence
 
 import torch
+import torch.nn as nn
 from mmengine.logging import print_log
 
 from mmsimmm.utils.second_view import (
@@ -13,6 +14,9 @@ from mmsimmm.utils.second_view import (
     second_view_origin,
 )
 
+# mmaction2 input layouts SimMinMax reads: images (N, C, H, W), clips
+# (N, K, C, T, H, W) (ActionDataPreprocessor's format_shape 'NCTHW').
+SUPPORTED_ACTION_FORMATS = ('NCTHW', )
 # The origin of the second view that each ``second_view`` setting needs.
 SECOND_VIEW_NEEDS = dict(darken=DAY_VIEW, as_is=DARK_COPY)
 _HARM_AND_FIX = dict(
@@ -83,3 +87,19 @@ def check_second_view(second_view: str,
             logger='current',
             level=logging.WARNING)
     return True
+
+
+def check_input_layout(task_model: nn.Module) -> None:
+    """Refuse 2D action recognizers (``format_shape='NCHW'``: segments
+    stacked before the channels), whose inputs SimMinMax would misread."""
+    preprocessor = getattr(task_model, 'data_preprocessor', None)
+    format_shape = getattr(preprocessor, 'format_shape', None)
+    if format_shape is not None and (format_shape
+                                     not in SUPPORTED_ACTION_FORMATS):
+        raise ValueError(
+            f'SimMinMax supports 3D action recognizers, whose data '
+            f"preprocessor has format_shape='NCTHW' (I3D, SlowOnly, X3D, "
+            f'...); the task model {type(task_model).__name__} has '
+            f'format_shape={format_shape!r} (2D recognizers such as TSN or '
+            'TSM stack segments before the channels), which is not '
+            'supported')
