@@ -81,7 +81,7 @@ class CheckpointMatchHook(Hook):
             from ``load_from`` (fine-tuning): glob patterns of keys NOT to
             load (the model keeps its initial values), e.g.
             ``['head.fc.*']`` for a new class count; a pattern ending with
-            ``.`` is a prefix (``'byol_projector.'``). A pattern that
+            ``.`` is a prefix (``'adapt_head.'``). A pattern that
             matches no key of the model or the checkpoint is an error. They
             do not apply when testing (a test config inheriting a
             fine-tuning config must not score a skipped classifier) or
