@@ -5,7 +5,7 @@ The checkpoint is loaded strictly, whatever the config (mmsimmm's
 ``CheckpointMatchHook``): a missing, unexpected or wrongly shaped key stops
 the run before the first test iteration with one error naming each key and
 both shapes. A SimMinMax checkpoint's own parts (``darkener.*``,
-``byol_*``) are ignored, and logged, when a plain task config scores it.
+``adapt_head.*``) are ignored, and logged, when a plain task config scores it.
 
 Examples::
 

@@ -17,18 +17,21 @@ model = dict(
     _delete_=True,
     type='mmsimmm.SimMinMax',
     task_model=_base_.model,
-    darkener=_base_.simmm_darkener,
-    darken_losses=dict(
-        _base_.simmm_darken_losses,
-        similarity=dict(
-            type='mmsimmm.FeatureSimilarityLoss', loss_weight=0.1, pool=True),
-        down_scale=dict(type='mmsimmm.DownScaleLoss', loss_weight=1.)),
-    darken_features=dict(modules=['backbone']),
-    darken_max_value=0.8,
-    darken_exposure_range=_base_.simmm_darken_exposure_range,
-    adapt_exposure_range=_base_.simmm_adapt_exposure_range,
-    exposure_noise=_base_.simmm_exposure_noise,
-    byol=dict(
+    darkener=_base_.simminmax_darkener,
+    darken_head=dict(
+        type='mmsimmm.DarkenHead',
+        losses=dict(
+            _base_.simminmax_darken_losses,
+            similarity=dict(
+                type='mmsimmm.FeatureSimilarityLoss',
+                loss_weight=0.1,
+                pool=True),
+            down_scale=dict(type='mmsimmm.DownScaleLoss', loss_weight=1.)),
+        features=dict(modules=['backbone']),
+        max_value=0.8),
+    exposure=_base_.simminmax_exposure,
+    adapt_head=dict(
+        type='mmsimmm.BYOLAdaptHead',
         features=dict(modules=['backbone']),
         projector=dict(
             type='mmsimmm.BYOLMLP',
@@ -48,7 +51,7 @@ model = dict(
 optim_wrapper = dict(
     _delete_=True,
     constructor='mmsimmm.SimMinMaxOptimWrapperConstructor',
-    darkener=_base_.simmm_darkener_optim_wrapper,
+    darkener=_base_.simminmax_darkener_optim_wrapper,
     task=_base_.optim_wrapper)
 
 param_scheduler = dict(
@@ -84,4 +87,4 @@ log_processor = dict(by_epoch=False)
 train_dataloader = dict(drop_last=True)
 
 # NaN/Inf stop, strict checkpoint loading, darkened-sample logging
-custom_hooks = _base_.simmm_hooks
+custom_hooks = _base_.simminmax_hooks

@@ -18,28 +18,33 @@ _base_ = [
 darken_iters, adapt_iters = 312, 547
 load_from = None  # the daytime I3D checkpoint (see above)
 # Load the day model completely: the base's CheckpointMatchHook (skip of
-# the Kinetics classifier) is replaced by the strict one of simmm_hooks.
-custom_hooks = _base_.simmm_hooks
+# the Kinetics classifier) is replaced by the strict one of simminmax_hooks.
+custom_hooks = _base_.simminmax_hooks
 
 model = dict(
     _delete_=True,
     type='mmsimmm.SimMinMax',
     task_model=_base_.model,
-    darkener=_base_.simmm_darkener,
-    darken_losses=dict(
-        _base_.simmm_darken_losses,
-        similarity=dict(
-            type='mmsimmm.FeatureSimilarityLoss', loss_weight=0.1, pool=True),
-        down_scale=dict(type='mmsimmm.DownScaleLoss', loss_weight=1.)),
-    darken_features=dict(modules=['backbone']),
-    darken_max_value=0.8,
-    darken_normalize_features=False,
-    darken_exposure_range=_base_.simmm_darken_exposure_range,
-    darken_exposure_per_frame=True,
+    darkener=_base_.simminmax_darkener,
+    darken_head=dict(
+        type='mmsimmm.DarkenHead',
+        losses=dict(
+            _base_.simminmax_darken_losses,
+            similarity=dict(
+                type='mmsimmm.FeatureSimilarityLoss',
+                loss_weight=0.1,
+                pool=True),
+            down_scale=dict(type='mmsimmm.DownScaleLoss', loss_weight=1.)),
+        features=dict(modules=['backbone']),
+        max_value=0.8,
+        normalize_features=False,
+        exposure_per_frame=True),
+    exposure=dict(
+        _base_.simminmax_exposure,
+        noise=dict(_base_.simminmax_exposure.noise, patch_ratio=16)),
     second_view='darken',
-    adapt_exposure_range=_base_.simmm_adapt_exposure_range,
-    exposure_noise=dict(_base_.simmm_exposure_noise, patch_ratio=16),
-    byol=dict(
+    adapt_head=dict(
+        type='mmsimmm.BYOLAdaptHead',
         features=dict(modules=['backbone']),
         projector=dict(
             type='mmsimmm.BYOLMLP',
@@ -59,7 +64,7 @@ model = dict(
 optim_wrapper = dict(
     _delete_=True,
     constructor='mmsimmm.SimMinMaxOptimWrapperConstructor',
-    darkener=_base_.simmm_darkener_optim_wrapper,
+    darkener=_base_.simminmax_darkener_optim_wrapper,
     task=_base_.optim_wrapper)
 
 param_scheduler = dict(

@@ -22,16 +22,17 @@ model = dict(
     _delete_=True,
     type='mmsimmm.SimMinMax',
     task_model=_base_.model,
-    darkener=_base_.simmm_darkener,
-    darken_losses=_base_.simmm_darken_losses,
-    # D minimises the similarity of the last stage's 768x7x7 map (the
-    # analogue of ResNet's layer4 in the classification recipe); the
-    # backbone output itself is already pooled and normalised.
-    darken_features=dict(modules=['backbone.stages.3']),
-    darken_exposure_range=_base_.simmm_darken_exposure_range,
-    adapt_exposure_range=_base_.simmm_adapt_exposure_range,
-    exposure_noise=_base_.simmm_exposure_noise,
-    byol=dict(
+    darkener=_base_.simminmax_darkener,
+    darken_head=dict(
+        type='mmsimmm.DarkenHead',
+        losses=_base_.simminmax_darken_losses,
+        # D minimises the similarity of the last stage's 768x7x7 map (the
+        # analogue of ResNet's layer4 in the classification recipe); the
+        # backbone output itself is already pooled and normalised.
+        features=dict(modules=['backbone.stages.3'])),
+    exposure=_base_.simminmax_exposure,
+    adapt_head=dict(
+        type='mmsimmm.BYOLAdaptHead',
         features=dict(modules=['backbone']),  # pooled, normalised 768-d
         projector=dict(type='mmsimmm.BYOLMLP', in_channels=768),
         predictor=dict(
@@ -46,7 +47,7 @@ model = dict(
 optim_wrapper = dict(
     _delete_=True,
     constructor='mmsimmm.SimMinMaxOptimWrapperConstructor',
-    darkener=_base_.simmm_darkener_optim_wrapper,
+    darkener=_base_.simminmax_darkener_optim_wrapper,
     task=dict(
         _base_.optim_wrapper,
         optimizer=dict(_base_.optim_wrapper.optimizer, lr=1e-4)))
@@ -98,7 +99,7 @@ custom_hooks = [
         momentum=1e-4,
         priority='ABOVE_NORMAL',
         begin_iter=darken_iters),
-    *_base_.simmm_hooks,
+    *_base_.simminmax_hooks,
 ]
 # BYOL's BatchNorm1d heads need at least 2 samples in every training batch.
 train_dataloader = dict(drop_last=True)

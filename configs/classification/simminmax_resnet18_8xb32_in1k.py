@@ -12,13 +12,14 @@ model = dict(
     _delete_=True,
     type='mmsimmm.SimMinMax',
     task_model=_base_.model,
-    darkener=_base_.simmm_darkener,
-    darken_losses=_base_.simmm_darken_losses,
-    darken_features=dict(modules=['backbone']),  # layer4 map
-    darken_exposure_range=_base_.simmm_darken_exposure_range,
-    adapt_exposure_range=_base_.simmm_adapt_exposure_range,
-    exposure_noise=_base_.simmm_exposure_noise,
-    byol=dict(
+    darkener=_base_.simminmax_darkener,
+    darken_head=dict(
+        type='mmsimmm.DarkenHead',
+        losses=_base_.simminmax_darken_losses,
+        features=dict(modules=['backbone'])),  # layer4 map
+    exposure=_base_.simminmax_exposure,
+    adapt_head=dict(
+        type='mmsimmm.BYOLAdaptHead',
         features=dict(modules=['neck']),  # pooled 512-d feature
         projector=dict(type='mmsimmm.BYOLMLP', in_channels=512),
         predictor=dict(
@@ -31,7 +32,7 @@ model = dict(
 optim_wrapper = dict(
     _delete_=True,
     constructor='mmsimmm.SimMinMaxOptimWrapperConstructor',
-    darkener=_base_.simmm_darkener_optim_wrapper,
+    darkener=_base_.simminmax_darkener_optim_wrapper,
     task=_base_.optim_wrapper)
 
 param_scheduler = dict(
@@ -66,4 +67,4 @@ log_processor = dict(by_epoch=False)
 train_dataloader = dict(drop_last=True)
 
 # NaN/Inf stop, strict checkpoint loading, darkened-sample logging
-custom_hooks = _base_.simmm_hooks
+custom_hooks = _base_.simminmax_hooks

@@ -47,15 +47,16 @@ model = dict(
     # the top-level `data_preprocessor` (ImageNet mean/std, BGR->RGB) of the
     # mmpretrain config reaches the task model through SimMinMax
     task_model=_base_.model,
-    darkener=_base_.simmm_darkener,
-    darken_losses=_base_.simmm_darken_losses,  # down-scale weight 5
-    darken_features=dict(modules=['backbone']),  # layer4 map
-    darken_exposure_range=_base_.simmm_darken_exposure_range,
-    darken_normalize_features=False,  # F sees raw [0, 1] RGB
-    adapt_exposure_range=_base_.simmm_adapt_exposure_range,
-    exposure_noise=_base_.simmm_exposure_noise,
+    darkener=_base_.simminmax_darkener,
+    darken_head=dict(
+        type='mmsimmm.DarkenHead',
+        losses=_base_.simminmax_darken_losses,  # down-scale weight 5
+        features=dict(modules=['backbone']),  # layer4 map
+        normalize_features=False),  # F sees raw [0, 1] RGB
+    exposure=_base_.simminmax_exposure,
     task_loss_weights=dict(day=1.0, dark=1.0),
-    byol=dict(
+    adapt_head=dict(
+        type='mmsimmm.BYOLAdaptHead',
         features=dict(modules=['neck']),  # pooled 512-d feature
         projector=dict(
             type='mmsimmm.BYOLMLP',
@@ -82,7 +83,7 @@ model = dict(
 optim_wrapper = dict(
     _delete_=True,
     constructor='mmsimmm.SimMinMaxOptimWrapperConstructor',
-    darkener=_base_.simmm_darkener_optim_wrapper,
+    darkener=_base_.simminmax_darkener_optim_wrapper,
     task=dict(
         type='OptimWrapper',
         optimizer=dict(type='Adam', lr=1e-3, weight_decay=1e-5)))
@@ -120,4 +121,4 @@ default_hooks = dict(
 log_processor = dict(by_epoch=False)
 
 # NaN/Inf stop, strict checkpoint loading, darkened-sample logging
-custom_hooks = _base_.simmm_hooks
+custom_hooks = _base_.simminmax_hooks

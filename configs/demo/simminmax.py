@@ -23,17 +23,18 @@ model = dict(
         _base_.model, backbone=dict(_base_.model.backbone, norm_eval=True)),
     darkener=dict(
         type='mmsimmm.DarkeningModule', num_features=32, map_downsample=2),
-    darken_losses=_base_.simmm_darken_losses,
-    darken_features=dict(modules=['backbone']),  # layer4 map
-    darken_exposure_range=_base_.simmm_darken_exposure_range,
-    darken_normalize_features=True,
-    adapt_exposure_range=_base_.simmm_adapt_exposure_range,
-    exposure_noise=_base_.simmm_exposure_noise,
+    darken_head=dict(
+        type='mmsimmm.DarkenHead',
+        losses=_base_.simminmax_darken_losses,
+        features=dict(modules=['backbone']),  # layer4 map
+        normalize_features=True),
+    exposure=_base_.simminmax_exposure,
     task_loss_weights=dict(day=1.0, dark=1.0),
     # The demo keeps its measured setting: Kaiming fan_out / zero-bias
     # heads and a target updated before use (the official classification
     # recipe: fan_in projector, default predictor, update after use).
-    byol=dict(
+    adapt_head=dict(
+        type='mmsimmm.BYOLAdaptHead',
         features=dict(modules=['neck']),  # pooled feature
         projector=dict(
             type='mmsimmm.BYOLMLP',
@@ -88,4 +89,4 @@ default_hooks = dict(
     checkpoint=dict(interval=darken_iters + adapt_iters))
 
 # NaN/Inf stop, strict checkpoint loading, darkened-sample logging
-custom_hooks = _base_.simmm_hooks
+custom_hooks = _base_.simminmax_hooks

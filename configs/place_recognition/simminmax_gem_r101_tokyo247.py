@@ -28,35 +28,37 @@ adapt_iters = 5 * epoch_iters  # 22000
 
 model = dict(
     _delete_=True,
-    type='mmsimmm.SimMinMax',
+    type='mmsimmm.SimMinMaxRetrieval',
     task_model=_base_.model,  # GeMRetriever, frozen BN, ImageNet init
-    darkener=_base_.simmm_darkener,
-    darken_losses=_base_.simmm_darken_losses,  # down-scale weight 5
-    # The similarity of the darkening stage is measured by a separate,
-    # frozen ImageNet ResNet-101 (not the retrieval model), on layer4.
-    darken_feature_model=dict(
-        type='mmpretrain.ResNet',
-        depth=101,
-        out_indices=(3, ),
-        init_cfg=dict(
-            type='Pretrained', checkpoint='torchvision://resnet101')),
-    darken_features=dict(modules=['layer4']),
-    darken_exposure_range=_base_.simmm_darken_exposure_range,
-    darken_normalize_features=True,  # ImageNet-normalised inputs
-    adapt_exposure_range=_base_.simmm_adapt_exposure_range,
-    # official: noise cells of H // 32 x W // 32, darkened query unclamped
-    exposure_noise=dict(
-        _base_.simmm_exposure_noise, patch_ratio=32, patch_grid='floor'),
+    darkener=_base_.simminmax_darkener,
+    darken_head=dict(
+        type='mmsimmm.DarkenHead',
+        losses=_base_.simminmax_darken_losses,  # down-scale weight 5
+        # The similarity of the darkening stage is measured by a separate,
+        # frozen ImageNet ResNet-101 (not the retrieval model), on layer4.
+        feature_model=dict(
+            type='mmpretrain.ResNet',
+            depth=101,
+            out_indices=(3, ),
+            init_cfg=dict(
+                type='Pretrained', checkpoint='torchvision://resnet101')),
+        features=dict(modules=['layer4']),
+        normalize_features=True),  # ImageNet-normalised inputs
+    exposure=dict(
+        _base_.simminmax_exposure,
+        # official: noise cells of H // 32 x W // 32, darkened query unclamped
+        noise=dict(
+            _base_.simminmax_exposure.noise,
+            patch_ratio=32,
+            patch_grid='floor')),
     clamp_dark=False,
-    # the darkened query is an extra positive of each tuple
-    adapt_similarity='task',
-    byol=None,
+    adapt_head=None,
     view_augment=None)
 
 optim_wrapper = dict(
     _delete_=True,
     constructor='mmsimmm.SimMinMaxOptimWrapperConstructor',
-    darkener=_base_.simmm_darkener_optim_wrapper,
+    darkener=_base_.simminmax_darkener_optim_wrapper,
     # Adam(5e-7, wd 1e-6); `neck.p` (GeM p) at lr x10 and wd 0. The custom
     # key matches `task_model.neck.p` in the task optimizer's view.
     task=_base_.optim_wrapper)
@@ -98,7 +100,7 @@ train_dataloader = dict(
 custom_hooks = [
     # mine with the retrieval model inside SimMinMax (the current weights)
     dict(type='mmsimmm.TupleMiningHook', model_attr='task_model'),
-    *_base_.simmm_hooks,
+    *_base_.simminmax_hooks,
 ]
 
 default_hooks = dict(

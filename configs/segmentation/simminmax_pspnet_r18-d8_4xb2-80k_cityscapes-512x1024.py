@@ -14,16 +14,19 @@ model = dict(
     _delete_=True,
     type='mmsimmm.SimMinMax',
     task_model=_base_.model,
-    darkener=_base_.simmm_darkener,
-    darken_losses=dict(
-        _base_.simmm_darken_losses,
-        down_scale=dict(type='mmsimmm.DownScaleLoss', loss_weight=1.)),
-    darken_features=dict(modules=['backbone']),
-    darken_input_size=(256, 512),
-    darken_exposure_range=_base_.simmm_darken_exposure_range,
-    adapt_exposure_range=_base_.simmm_adapt_exposure_range,
-    exposure_noise=dict(_base_.simmm_exposure_noise, patch_ratio=64),
-    byol=dict(
+    darkener=_base_.simminmax_darkener,
+    darken_head=dict(
+        type='mmsimmm.DarkenHead',
+        losses=dict(
+            _base_.simminmax_darken_losses,
+            down_scale=dict(type='mmsimmm.DownScaleLoss', loss_weight=1.)),
+        features=dict(modules=['backbone']),
+        input_size=(256, 512)),
+    exposure=dict(
+        _base_.simminmax_exposure,
+        noise=dict(_base_.simminmax_exposure.noise, patch_ratio=64)),
+    adapt_head=dict(
+        type='mmsimmm.BYOLAdaptHead',
         features=dict(modules=['backbone']),
         projector=dict(
             type='mmsimmm.BYOLMLP',
@@ -41,7 +44,7 @@ model = dict(
 optim_wrapper = dict(
     _delete_=True,
     constructor='mmsimmm.SimMinMaxOptimWrapperConstructor',
-    darkener=_base_.simmm_darkener_optim_wrapper,
+    darkener=_base_.simminmax_darkener_optim_wrapper,
     task=_base_.optim_wrapper)
 
 param_scheduler = dict(
@@ -69,4 +72,4 @@ train_dataloader = dict(drop_last=True)
 default_hooks = dict(checkpoint=dict(type='mmsimmm.AtomicCheckpointHook'))
 
 # NaN/Inf stop, strict checkpoint loading, darkened-sample logging
-custom_hooks = _base_.simmm_hooks
+custom_hooks = _base_.simminmax_hooks

@@ -35,30 +35,33 @@ model = dict(
     _delete_=True,
     type='mmsimmm.SimMinMax',
     task_model=_base_.model,
-    darkener=_base_.simmm_darkener,
-    # official segmentation weights: down-scale loss 1 (cls/VPR use 5)
-    darken_losses=dict(
-        _base_.simmm_darken_losses,
-        down_scale=dict(type='mmsimmm.DownScaleLoss', loss_weight=1.)),
-    # L_sim on layer1..4 of the frozen encoder; D trains on 256x512 images
-    # and the encoder sees raw [0, 1] RGB, as in the official code.
-    darken_features=dict(modules=['backbone']),
-    darken_input_size=(256, 512),
-    darken_normalize_features=False,
-    darken_exposure_range=_base_.simmm_darken_exposure_range,
-    adapt_exposure_range=_base_.simmm_adapt_exposure_range,
-    # Exposure-map noise: patch cells of r = 64 pixels, the value of the
-    # official (offline) segmentation generation, not 16 (the 224-pixel
-    # classification value). D is applied here to the 384x768 crops of the
-    # 512x1024 canvas, so 64-pixel cells keep the noise at the official
-    # spatial scale (offline: 8x16 cells on 512x1024).
-    exposure_noise=dict(_base_.simmm_exposure_noise, patch_ratio=64),
+    darkener=_base_.simminmax_darkener,
+    darken_head=dict(
+        type='mmsimmm.DarkenHead',
+        # official segmentation weights: down-scale loss 1 (cls/VPR use 5)
+        losses=dict(
+            _base_.simminmax_darken_losses,
+            down_scale=dict(type='mmsimmm.DownScaleLoss', loss_weight=1.)),
+        # L_sim on layer1..4 of the frozen encoder; D trains on 256x512 images
+        # and the encoder sees raw [0, 1] RGB, as in the official code.
+        features=dict(modules=['backbone']),
+        input_size=(256, 512),
+        normalize_features=False),
+    exposure=dict(
+        _base_.simminmax_exposure,
+        # Exposure-map noise: patch cells of r = 64 pixels, the value of the
+        # official (offline) segmentation generation, not 16 (the 224-pixel
+        # classification value). D is applied here to the 384x768 crops of the
+        # 512x1024 canvas, so 64-pixel cells keep the noise at the official
+        # spatial scale (offline: 8x16 cells on 512x1024).
+        noise=dict(_base_.simminmax_exposure.noise, patch_ratio=64)),
     # BYOL on the four encoder levels: per-level Conv3x3(c->64)-BN-ReLU-GAP-
     # fc(64,128)-BN-ReLU-fc(128,128) projectors and fc predictors. 0.1 per
     # direction: the official code sums CE + 0.1 * l over two passes
     # (day -> dark, dark -> day), twice the classification weight.
     # momentum 0.01 is the online weight: m = 0.99.
-    byol=dict(
+    adapt_head=dict(
+        type='mmsimmm.BYOLAdaptHead',
         features=dict(modules=['backbone']),
         projector=dict(
             type='mmsimmm.BYOLMLP',
@@ -146,7 +149,7 @@ test_evaluator = _base_.test_evaluator
 optim_wrapper = dict(
     _delete_=True,
     constructor='mmsimmm.SimMinMaxOptimWrapperConstructor',
-    darkener=_base_.simmm_darkener_optim_wrapper,
+    darkener=_base_.simminmax_darkener_optim_wrapper,
     task=_base_.optim_wrapper)
 
 # Stage-relative iteration schedules (SimMinMaxLoop shifts them into the
@@ -189,4 +192,4 @@ default_hooks = dict(
         rule='greater'))
 
 # NaN/Inf stop, strict checkpoint loading, darkened-sample logging
-custom_hooks = _base_.simmm_hooks
+custom_hooks = _base_.simminmax_hooks

@@ -10,12 +10,12 @@ a ratio of matching keys is no criterion.
 
 Two kinds of exceptions are allowed, and both are reported:
 
-- SimMinMax's own parts (:data:`SIMMINMAX_PREFIXES`: the darkener, the BYOL
-  heads and target) are optional as a whole when loading weights (not when
-  resuming): a plain task checkpoint (a day model) has none and the model
-  keeps them as initialised; a SimMinMax checkpoint scored with the plain
-  task config has them and they are ignored. A part that both sides have
-  must match completely.
+- SimMinMax's own parts (:data:`SIMMINMAX_PREFIXES`: the darkener and the
+  darkening and adaptation heads) are optional as a whole when loading
+  weights (not when resuming): a plain task checkpoint (a day model) has
+  none and the model keeps them as initialised; a SimMinMax checkpoint
+  scored with the plain task config has them and they are ignored. A
+  part that both sides have must match completely.
 - Keys matching ``skip_keys`` patterns (a deliberate partial load, e.g. a
   new classifier) are not loaded; a pattern that matches no key is an
   error.
@@ -32,8 +32,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 import torch
 
 # SimMinMax's own children: absent from upstream task checkpoints.
-SIMMINMAX_PREFIXES = ('darkener.', 'byol_projector.', 'byol_predictor.',
-                      'byol_target.', 'darken_feature_model.')
+SIMMINMAX_PREFIXES = ('darkener.', 'darken_head.', 'adapt_head.')
 # DataParallel / DistributedDataParallel key prefix (MMEngine's default
 # `revise_keys` removes it when loading)
 MODULE_PREFIX = 'module.'

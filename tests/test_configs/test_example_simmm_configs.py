@@ -35,7 +35,7 @@ default_hooks = dict(logger=dict(interval=1),
 
 MMPRETRAIN = """
 _base_ = [{base!r}]
-model = dict(darken_features=dict(modules=['backbone']))
+model = dict(darken_head=dict(features=dict(modules=['backbone'])))
 train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,
     dataset=dict(_delete_=True, type='CustomDataset', data_root={root!r},
@@ -46,7 +46,7 @@ train_dataloader = dict(
 MMSEG = """
 _base_ = [{base!r}]
 model = dict(
-    darken_input_size=(32, 64),
+    darken_head=dict(input_size=(32, 64)),
     task_model=dict(
         pretrained=None,
         data_preprocessor=dict(size=(32, 64))))
@@ -66,7 +66,7 @@ model = dict(
         backbone=dict(pretrained=None, pretrained2d=False,
                       base_channels=16),
         cls_head=dict(in_channels=512, num_classes=2)),
-    byol=dict(projector=dict(in_channels=512)))
+    adapt_head=dict(projector=dict(in_channels=512)))
 train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,
     dataset=dict(

@@ -143,7 +143,7 @@ def test_one_run_keeps_the_best_checkpoint_of_each_target(
     cfg.model = dict(type='mmsimmm._TestTargetOracle', schedule=schedule)
     cfg.train_cfg = dict(
         type='IterBasedTrainLoop', max_iters=3, val_interval=1)
-    cfg.custom_hooks = []  # simmm_hooks: they need a SimMinMax model
+    cfg.custom_hooks = []  # simminmax_hooks: they need a SimMinMax model
     cfg.optim_wrapper = dict(
         type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1))
     cfg.param_scheduler = []

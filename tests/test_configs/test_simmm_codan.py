@@ -34,8 +34,7 @@ SAME_CROP_CONFIG = CLS_CONFIGS / 'simminmax_resnet18_codan_same-crop.py'
 FIXTURE_COUNTS = dict(train=2, val=1, test_day=1, test_night=1)
 NIGHT_CHAIRS = 3
 METRIC_KEYS = {'day/accuracy/top1', 'night/accuracy/top1'}
-SIMMM_ONLY_PREFIXES = ('darkener.', 'byol_projector.', 'byol_predictor.',
-                       'byol_target.')
+SIMMM_ONLY_PREFIXES = ('darkener.', 'adapt_head.')
 
 
 def make_codan_fixture(root: Path, size: int = 32) -> Path:
@@ -135,23 +134,24 @@ def test_config_follows_the_paper_recipe():
     assert built.task_model.data_preprocessor.to_rgb is True
     assert (built.data_preprocessor.task_preprocessor is
             built.task_model.data_preprocessor)
-    assert model.darken_features == dict(modules=['backbone'])
-    assert model.darken_normalize_features is False
-    assert tuple(model.darken_exposure_range) == (0.0, 0.5)
-    assert tuple(model.adapt_exposure_range) == (0.0, 0.2)
-    assert model.exposure_noise == dict(
+    assert model.darken_head.features == dict(modules=['backbone'])
+    assert model.darken_head.normalize_features is False
+    assert tuple(model.exposure.darken_range) == (0.0, 0.5)
+    assert tuple(model.exposure.adapt_range) == (0.0, 0.2)
+    assert model.exposure.noise == dict(
         pixel_std=0.025, patch_std=0.025, patch_ratio=16)
-    assert model.darken_losses.down_scale.loss_weight == 5.
-    assert model.byol.loss_weight == 0.05 and model.byol.momentum == 0.01
-    assert model.byol.projector.in_channels == 512
-    assert model.byol.predictor.in_channels == 128
+    assert model.darken_head.losses.down_scale.loss_weight == 5.
+    assert model.adapt_head.loss_weight == 0.05
+    assert model.adapt_head.momentum == 0.01
+    assert model.adapt_head.projector.in_channels == 512
+    assert model.adapt_head.predictor.in_channels == 128
     assert model.view_augment.per_sample is False
     # official BYOL: target used, then updated; fan_in projector init,
     # PyTorch-default predictor
-    assert model.byol.target_update == 'after_use'
-    assert model.byol.projector.get('weight_init',
+    assert model.adapt_head.target_update == 'after_use'
+    assert model.adapt_head.projector.get('weight_init',
                                     'kaiming_fan_in') == 'kaiming_fan_in'
-    assert model.byol.predictor.weight_init == 'pytorch'
+    assert model.adapt_head.predictor.weight_init == 'pytorch'
     # the in-model jitter is the only colour jitter
     pipeline = [t.type for t in cfg.train_dataloader.dataset.pipeline]
     assert not any('ColorJitter' in name for name in pipeline)
@@ -213,10 +213,10 @@ def test_train_batch_has_two_crops_and_darkens_the_second(tmp_path):
     model = MODELS.build(model_cfg)
     model.sampling_seed = 0
     batch = model.data_preprocessor(data, True)
-    generator = model._generator(torch.device('cpu'))
+    generator = model.exposure.generator(torch.device('cpu'), 'darken_levels')
     dark = model.dark_view(batch['inputs'], batch['second_inputs'],
                            generator)
-    generator = model._generator(torch.device('cpu'))
+    generator = model.exposure.generator(torch.device('cpu'), 'darken_levels')
     torch.testing.assert_close(
         dark, model.darken_batch(batch['second_inputs'], generator))
 
@@ -239,7 +239,7 @@ def test_train_runs_both_stages_from_the_day_checkpoint(trained):
     task_keys = {k for k in state if not k.startswith(SIMMM_ONLY_PREFIXES)}
     assert task_keys == set(day_state)  # flat keys, no `task_model.`
     assert any(k.startswith('darkener.') for k in state)
-    assert any(k.startswith('byol_target.') for k in state)
+    assert any(k.startswith('adapt_head.target.') for k in state)
     # one Adam step (lr 1e-3) away from the loaded day weights
     for key in ('backbone.conv1.weight', 'head.fc.weight'):
         change = (state[key] - day_state[key]).abs().max().item()

@@ -71,7 +71,7 @@ def test_three_iteration_cpu_run(tmp_path):
         'model.task_model.backbone.drop_path_rate': 0.0,
         'model.task_model.head.in_channels': 64,
         'model.task_model.head.num_classes': len(CLASSES),
-        'model.byol.projector.in_channels': 64,
+        'model.adapt_head.projector.in_channels': 64,
         'data_preprocessor.num_classes': len(CLASSES),
         'train_dataloader.batch_size': 4,
         'train_dataloader.num_workers': 0,

@@ -83,8 +83,8 @@ PLAIN_MODEL = 'model = _task'
 SIMMM_MODEL = """model = dict(
     task_model=_task,
     darkener=dict(num_features=8),
-    darken_input_size=(16, 32),
-    byol=dict(
+    darken_head=dict(input_size=(16, 32)),
+    adapt_head=dict(
         projector=dict(
             in_channels=[16, 32, 64, 128], conv_channels=8,
             hidden_channels=16, out_channels=16),
@@ -185,21 +185,21 @@ def test_darkzurich_config_has_the_paper_recipe():
     assert model.type == 'mmsimmm.SimMinMax'
     assert model.task_model == base.model
     # darkening stage: layer1-4 similarity on raw 256x512 inputs
-    assert model.darken_features == dict(modules=['backbone'])
-    assert model.darken_input_size == (256, 512)
-    assert model.darken_normalize_features is False
-    assert model.darken_losses.down_scale.loss_weight == 1
-    assert model.darken_losses.similarity.loss_weight == 0.1
-    assert model.darken_exposure_range == (0.0, 0.5)
+    assert model.darken_head.features == dict(modules=['backbone'])
+    assert model.darken_head.input_size == (256, 512)
+    assert model.darken_head.normalize_features is False
+    assert model.darken_head.losses.down_scale.loss_weight == 1
+    assert model.darken_head.losses.similarity.loss_weight == 0.1
+    assert model.exposure.darken_range == (0.0, 0.5)
     # adaptation stage
-    assert model.adapt_exposure_range == (0.0, 0.2)
-    assert model.exposure_noise == dict(
+    assert model.exposure.adapt_range == (0.0, 0.2)
+    assert model.exposure.noise == dict(
         pixel_std=0.025, patch_std=0.025, patch_ratio=64)
-    assert model.byol.features == dict(modules=['backbone'])
-    assert model.byol.projector.in_channels == [256, 512, 1024, 2048]
-    assert model.byol.projector.conv_channels == 64
-    assert model.byol.loss_weight == 0.1
-    assert model.byol.momentum == 0.01
+    assert model.adapt_head.features == dict(modules=['backbone'])
+    assert model.adapt_head.projector.in_channels == [256, 512, 1024, 2048]
+    assert model.adapt_head.projector.conv_channels == 64
+    assert model.adapt_head.loss_weight == 0.1
+    assert model.adapt_head.momentum == 0.01
     assert model.view_augment == dict(
         type='mmsimmm.BatchColorJitter', per_sample=True)
     # the day view is jittered once, in the model
@@ -268,7 +268,7 @@ def test_offline_configs_read_the_official_dark_copy():
     assert cfg.model.second_view == 'as_is'
     assert dict(cfg.model, second_view='darken') == dict(
         online.model, second_view='darken')
-    assert cfg.model.byol.target_update == 'before_use'
+    assert cfg.model.adapt_head.target_update == 'before_use'
     pipeline = cfg.train_dataloader.dataset.pipeline
     assert [t.type for t in pipeline] == [
         'LoadImageFromFile', 'LoadAnnotations', 'Resize',
@@ -338,11 +338,11 @@ def test_configs_build_the_full_model(path):
     with torch.device('meta'):  # no memory, no init_weights
         model = MODELS.build(cfg.model)
     assert isinstance(model, SimMinMax)
-    assert model.byol_projector.num_levels == 4
-    assert model.byol_projector.levels[3].conv[0].in_channels == 2048
+    assert model.adapt_head.projector.num_levels == 4
+    assert model.adapt_head.projector.levels[3].conv[0].in_channels == 2048
     keys = model.state_dict().keys()
     task_keys = [k for k in keys if not k.startswith(
-        ('darkener.', 'byol_'))]
+        ('darkener.', 'adapt_head.'))]
     assert len(task_keys) == 712  # the plain RefineNet-R101 layout
 
 
@@ -400,8 +400,9 @@ def test_plain_test_config_scores_the_simmm_checkpoint(
     ignored = re.search(r'ignored \(SimMinMax parts the model does not '
                         r'have\): (.*?)(;|$)', log, re.M).group(1)
     parts = [item.split('*')[0] for item in ignored.split(', ')]
-    assert 'darkener.' in parts and 'byol_target.' in parts, ignored
-    assert all(p.startswith(('darkener.', 'byol_')) for p in parts), ignored
+    assert 'darkener.' in parts and 'adapt_head.' in parts, ignored
+    assert all(p.startswith(('darkener.', 'adapt_head.'))
+               for p in parts), ignored
 
 
 @pytest.mark.slow

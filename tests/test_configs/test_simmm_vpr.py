@@ -47,8 +47,8 @@ def pipeline(size):
 def shrink(model: Config) -> None:
     """Tiny ResNets and 40 -> 32 px darkening crops (CPU speed)."""
     model.task_model.backbone = copy.deepcopy(TINY_RESNET)
-    model.task_model.update(darken_short_side=40, darken_crop_size=32)
-    model.darken_feature_model = copy.deepcopy(TINY_RESNET)
+    model.update(darken_short_side=40, darken_crop_size=32)
+    model.darken_head.feature_model = copy.deepcopy(TINY_RESNET)
 
 
 def tiny_simmm_cfg(repo_root: str, root: str, work_dir: str) -> Config:
@@ -78,7 +78,7 @@ def tiny_simmm_cfg(repo_root: str, root: str, work_dir: str) -> Config:
     cfg.env_cfg.dist_cfg = dict(backend='gloo')
     # 32-px images instead of 362: 8-px noise cells (the floor grid of the
     # official 32-px cells has no cell on a side shorter than 32 px)
-    cfg.model.exposure_noise.patch_ratio = 8
+    cfg.model.exposure.noise.patch_ratio = 8
     return cfg
 
 
@@ -94,23 +94,24 @@ def data_root(tmp_path):
 def test_config_recipe(repo_root):
     cfg = Config.fromfile(osp.join(repo_root, SIMMM_CFG))
     model = cfg.model
-    assert model.type == 'mmsimmm.SimMinMax'
+    assert model.type == 'mmsimmm.SimMinMaxRetrieval'
     assert model.task_model.type == 'mmsimmm.GeMRetriever'
     assert model.task_model.frozen_bn
-    assert model.adapt_similarity == 'task' and model.byol is None
+    assert model.adapt_head is None
     assert model.view_augment is None
-    assert model.darken_feature_model.depth == 101
-    assert model.darken_feature_model.init_cfg.checkpoint == \
+    head = model.darken_head
+    assert head.feature_model.depth == 101
+    assert head.feature_model.init_cfg.checkpoint == \
         'torchvision://resnet101'
-    assert model.darken_features.modules == ['layer4']
-    assert model.darken_normalize_features
-    assert tuple(model.darken_exposure_range) == (0.0, 0.5)
-    assert tuple(model.adapt_exposure_range) == (0.0, 0.2)
+    assert head.features.modules == ['layer4']
+    assert head.normalize_features
+    assert tuple(model.exposure.darken_range) == (0.0, 0.5)
+    assert tuple(model.exposure.adapt_range) == (0.0, 0.2)
     # official query darkening: (H // 32, W // 32) noise cells, no clamp
-    assert model.exposure_noise == dict(
+    assert model.exposure.noise == dict(
         pixel_std=0.025, patch_std=0.025, patch_ratio=32, patch_grid='floor')
     assert model.clamp_dark is False
-    assert model.darken_losses.down_scale.loss_weight == 5.
+    assert head.losses.down_scale.loss_weight == 5.
     assert [(s.name, s.iters) for s in cfg.train_cfg.stages] == [
         ('darken', 4400), ('adapt', 22000)]
     assert cfg.param_scheduler.darkener[0].milestones == [800, 2400]
@@ -125,7 +126,7 @@ def test_config_recipe(repo_root):
     assert loader.dataset.query_size == 22000
     assert cfg.custom_hooks[0] == dict(
         type='mmsimmm.TupleMiningHook', model_attr='task_model')
-    assert cfg.custom_hooks[1:] == cfg.simmm_hooks
+    assert cfg.custom_hooks[1:] == cfg.simminmax_hooks
     # test protocol of the baseline: max side 1024, 3 scales
     assert cfg.test_dataloader.dataset.pipeline[1] == dict(
         type='mmsimmm.Thumbnail', max_size=1024)
@@ -161,13 +162,13 @@ def test_darken_stage_images_and_pixel_space(repo_root):
     sizes = [[(32, 40), (40, 32)], [(24, 36), (36, 24)], [(30, 30)] * 2,
              [(20, 44), (44, 20)]]
     inputs, samples = random_tuples(sizes, [-1, 1, 0, 0])
-    crops = retriever.darken_stage_images(
+    crops = model.darken_stage_images(
         inputs, samples, generator=torch.Generator().manual_seed(1))
     assert crops.shape == (4, 3, 32, 32)  # query + positive of 2 tuples
     # the crop offsets come from the generator (exact resume)
-    again = retriever.darken_stage_images(
+    again = model.darken_stage_images(
         inputs, samples, generator=torch.Generator().manual_seed(1))
-    other = retriever.darken_stage_images(
+    other = model.darken_stage_images(
         inputs, samples, generator=torch.Generator().manual_seed(2))
     assert torch.equal(crops, again) and not torch.equal(crops, other)
     # the crop of the first (32, 40) query is a window of its 40 x 50
@@ -182,28 +183,30 @@ def test_darken_stage_images_and_pixel_space(repo_root):
     # constant images stay constant after resizing and cropping
     const = [[torch.full((3, 20, 44), 0.5)], [torch.full((3, 44, 20), -1.)]]
     const_samples = [DataSample(metainfo=dict(tuple_labels=[-1, 1]))]
-    out = retriever.darken_stage_images(const, const_samples)
+    out = model.darken_stage_images(const, const_samples)
     assert torch.allclose(out[0], torch.full_like(out[0], 0.5), atol=1e-5)
     assert torch.allclose(out[1], torch.full_like(out[1], -1.), atol=1e-5)
     # ranks keep their share of the crops of the global batch (tuple i on
     # rank i % 2): rank 1 with tuple 1 crops it like one process with both
     inputs_r1 = [[row[1]] for row in inputs]
-    with patch('mmsimmm.models.retrievers.gem_retriever.get_dist_info',
-               return_value=(1, 2)):
-        rank1 = retriever.darken_stage_images(
+    with patch('mmsimmm.models.algorithms.simminmax_retrieval.'
+               'get_dist_info', return_value=(1, 2)), patch(
+                   'mmsimmm.models.utils.exposure_sampler.get_dist_info',
+                   return_value=(1, 2)):
+        rank1 = model.darken_stage_images(
             inputs_r1, samples[1:],
             generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(rank1, crops[2:])
     # official sizes: shorter side 256, random 224 crop
-    assert (MODELS.build(dict(type='mmsimmm.GeMRetriever',
-                              backbone=TINY_RESNET)).darken_crop_size) == 224
-    with pytest.raises(ValueError, match='darken_crop_size'):
-        MODELS.build(
-            dict(
-                type='mmsimmm.GeMRetriever',
-                backbone=TINY_RESNET,
-                darken_short_side=30,
-                darken_crop_size=32))
+    cfg = Config.fromfile(osp.join(repo_root, SIMMM_CFG)).model
+    shrink(cfg)
+    cfg.pop('darken_short_side')
+    cfg.pop('darken_crop_size')
+    with DefaultScope.overwrite_default_scope('mmsimmm'):
+        assert MODELS.build(cfg).darken_crop_size == 224
+        with pytest.raises(ValueError, match='darken_crop_size'):
+            MODELS.build(
+                dict(cfg, darken_short_side=30, darken_crop_size=32))
 
     # PixelSpace reads the retriever preprocessor's mean/std and RGB order
     bgr = torch.randint(0, 256, (3, 20, 28), dtype=torch.uint8)
@@ -257,7 +260,7 @@ def test_adapt_loss_has_darkened_query_as_second_positive(repo_root):
 
     # manual: the same per-iteration generator darkens q0, then q1
     retriever = model.task_model
-    generator = model._generator(torch.device('cpu'))
+    generator = model.exposure.generator(torch.device('cpu'), 'darken_levels')
     expected = 0.
     for b in range(2):
         query = inputs[0][b][None]
@@ -418,7 +421,7 @@ def test_adapt_darkens_the_query_as_the_official_code(repo_root):
     (exposure, dark), = calls
 
     # the exposure map written out by hand from the iteration's generator
-    generator = model._generator(torch.device('cpu'))
+    generator = model.exposure.generator(torch.device('cpu'), 'darken_levels')
     level = torch.rand((1, ), generator=generator) * 0.2
     maps = {}
     for grid, cells in (('floor', (1, 2)), ('ceil', (2, 3))):
@@ -457,5 +460,8 @@ def test_clamp_dark_default_keeps_clamping(repo_root):
     with pytest.raises(ValueError, match='patch_grid must be one of'):
         with DefaultScope.overwrite_default_scope('mmsimmm'):
             MODELS.build(
-                dict(cfg.model,
-                     exposure_noise=dict(patch_ratio=32, patch_grid='round')))
+                dict(
+                    cfg.model,
+                    exposure=dict(
+                        type='mmsimmm.ExposureSampler',
+                        noise=dict(patch_ratio=32, patch_grid='round'))))

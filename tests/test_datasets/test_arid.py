@@ -347,7 +347,7 @@ def tiny_simmm(config: Path, arid_root: Path, work_dir: Path) -> Config:
     cfg.model = cfg.model.task_model  # shrink the task model like `tiny`
     cfg = tiny(cfg, arid_root, work_dir)
     simmm.task_model = cfg.model
-    simmm.byol.projector.in_channels = 512
+    simmm.adapt_head.projector.in_channels = 512
     simmm.darkener = dict(type='mmsimmm.DarkeningModule', num_features=8)
     cfg.model = simmm
     for stage in cfg.train_cfg.stages:
@@ -363,7 +363,7 @@ def test_simmm_config_trains_then_plain_test_scores(arid_root, tmp_path):
     20-round test config scores the saved checkpoint."""
     allow_trusted_checkpoints()
     cfg = tiny_simmm(SIMMM_CONFIG, arid_root, tmp_path)
-    assert cfg.model.adapt_exposure_range == (0.0, 0.2)
+    assert cfg.model.exposure.adapt_range == (0.0, 0.2)
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.train_loop.stage_history == ['darken', 'adapt']
@@ -584,12 +584,12 @@ def test_two_views_share_frames_with_independent_augmentation(
 def test_paper_configs_state_the_two_view_recipe():
     cfg = Config.fromfile(SIMMM_CONFIG)
     assert cfg.model.second_view == 'darken'
-    assert cfg.model.darken_exposure_per_frame is True
+    assert cfg.model.darken_head.exposure_per_frame is True
     # BYOL as the official action code: target used, then updated; a
     # Kaiming fan_in projector (the BYOLMLP default), a PyTorch predictor
-    assert cfg.model.byol.target_update == 'after_use'
-    assert 'weight_init' not in cfg.model.byol.projector
-    assert cfg.model.byol.predictor.weight_init == 'pytorch'
+    assert cfg.model.adapt_head.target_update == 'after_use'
+    assert 'weight_init' not in cfg.model.adapt_head.projector
+    assert cfg.model.adapt_head.predictor.weight_init == 'pytorch'
     pipeline = cfg.train_dataloader.dataset.pipeline
     assert [t.type for t in pipeline].count('SampleFrames') == 1
     views = pipeline[3]

@@ -133,11 +133,12 @@ def test_amp_on_two_optimizers_without_gpu(tiny_images, tmp_path,
 def test_exposure_range_min_above_max(tiny_images, tmp_path,
                                       no_checkpoint_written):
     cfg = simmm_cfg(str(tmp_path / 'work'), tiny_images,
-                    darken_exposure_range=(0.4, 0.1))
+                    exposure=dict(type='mmsimmm.ExposureSampler',
+                                  darken_range=(0.4, 0.1)))
     config = dump_cfg(cfg, str(tmp_path / 'cfg.py'))
     with pytest.raises(ValueError) as error:
         train_tool(config, tmp_path / 'work')
-    assert 'darken_exposure_range must satisfy 0 <= min <= max <= 1' in str(
+    assert 'darken_range must satisfy 0 <= min <= max <= 1' in str(
         error.value)
     assert '(0.4, 0.1)' in str(error.value)
     no_checkpoint_written(str(tmp_path / 'work'))
@@ -205,7 +206,7 @@ def test_load_from_upstream_task_checkpoint_passes():
     result = check_strict_match(model_state, dict(state_dict=state))
     assert result.ok and len(result.matched) == len(state)
     assert result.not_loaded and all(
-        k.startswith(('darkener.', 'byol_')) for k in result.not_loaded)
+        k.startswith(('darkener.', 'adapt_head.')) for k in result.not_loaded)
     assert 'not in the checkpoint (SimMinMax parts kept as initialised): ' \
         'darkener.* (' in result.summary()
     state['head.fc.weight'] = torch.zeros(10, 64)

@@ -29,7 +29,7 @@ from utils.simmm_runs import (
     simmm_cfg,
 )
 
-from mmsimmm.models.algorithms.simminmax import SimMinMax
+from mmsimmm.models.utils import ExposureSampler
 from mmsimmm.registry import MODELS
 from mmsimmm.testing import tiny_classifier_cfg
 from mmsimmm.utils import allow_trusted_checkpoints
@@ -161,7 +161,7 @@ def test_two_processes_match_one_process_with_doubled_batch(
 
 
 def _fake_rank(monkeypatch, rank: int, world_size: int) -> None:
-    monkeypatch.setattr('mmsimmm.models.algorithms.simminmax.get_dist_info',
+    monkeypatch.setattr('mmsimmm.models.utils.exposure_sampler.get_dist_info',
                         lambda: (rank, world_size))
 
 
@@ -173,9 +173,9 @@ def test_rank_levels_are_slices_of_the_global_draw(monkeypatch, video):
     def draw(rank, world_size, batch):
         _fake_rank(monkeypatch, rank, world_size)
         generator = torch.Generator().manual_seed(7)
-        levels = SimMinMax._sample_levels(None, torch.zeros(batch),
-                                          (0., 0.5), generator)
-        return SimMinMax._rank_share(levels)
+        levels = ExposureSampler.global_levels(torch.zeros(batch),
+                                               (0., 0.5), generator)
+        return ExposureSampler.rank_share(levels)
 
     full = draw(0, 1, (6, ) + shape[1:])
     shares = [draw(rank, 2, shape) for rank in (0, 1)]
@@ -191,8 +191,10 @@ def test_rank_darkening_matches_the_global_batch(monkeypatch):
         dict(type='mmsimmm.SimMinMax',
              task_model=tiny_classifier_cfg(),
              darkener=dict(type='mmsimmm.DarkeningModule', num_features=8),
-             exposure_noise=dict(pixel_std=0.1, patch_std=0.1,
-                                 patch_ratio=4)))
+             darken_head=dict(type='mmsimmm.DarkenHead', losses=dict()),
+             exposure=dict(
+                 type='mmsimmm.ExposureSampler',
+                 noise=dict(pixel_std=0.1, patch_std=0.1, patch_ratio=4))))
     inputs = torch.randn(6, 3, 16, 16)
 
     def darken(rank, world_size, batch):

@@ -145,8 +145,9 @@ def test_killed_run_resumes_exactly(killed_runs, tmp_path_factory, name):
     assert max(diffs.values()) <= RESUME_TOLERANCE, diffs
     # the comparison covers what it claims to cover
     keys = set(expected['state_dict'])
-    for prefix in ('darkener.', 'byol_projector.', 'byol_predictor.',
-                   'byol_target.', 'backbone.', 'head.'):
+    for prefix in ('darkener.', 'adapt_head.projector.',
+                   'adapt_head.predictor.', 'adapt_head.target.', 'backbone.',
+                   'head.'):
         assert any(k.startswith(prefix) for k in keys), prefix
     adam = expected['optimizer']['darkener']['state']
     sgd = expected['optimizer']['task']['state']

@@ -165,7 +165,7 @@ def test_mmaction_tools(tmp_path, run_python):
     cfg.model = cfg.model.task_model
     cfg = arid.tiny(cfg, root, tmp_path / 'work')
     simmm.task_model = cfg.model
-    simmm.byol.projector.in_channels = 512
+    simmm.adapt_head.projector.in_channels = 512
     simmm.darkener = dict(type='mmsimmm.DarkeningModule', num_features=8)
     cfg.model = simmm
     cfg.train_cfg.stages = [

@@ -56,9 +56,9 @@ def test_configs_differ_only_in_the_method():
     assert base.model.neck == task_model.neck
     assert base.model.head == task_model.head
     # SimMinMax: darken on the layer4 map, BYOL on the pooled feature
-    assert simmm.model.darken_features == dict(modules=['backbone'])
-    assert simmm.model.byol.features == dict(modules=['neck'])
-    assert simmm.model.byol.projector.in_channels == \
+    assert simmm.model.darken_head.features == dict(modules=['backbone'])
+    assert simmm.model.adapt_head.features == dict(modules=['neck'])
+    assert simmm.model.adapt_head.projector.in_channels == \
         base.model.head.in_channels
 
 

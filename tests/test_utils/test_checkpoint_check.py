@@ -18,6 +18,14 @@ from mmengine.registry import init_default_scope
 from mmsimmm.registry import MODELS
 from mmsimmm.utils.checkpoint_check import CheckpointMismatchError
 
+# the official darkening losses (the base config is their one place)
+DARKEN_HEAD = dict(
+    type='mmsimmm.DarkenHead',
+    losses=Config.fromfile(
+        osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                 'configs/_base_/simminmax_default.py')
+    ).to_dict()['simminmax_darken_losses'])
+
 
 @pytest.fixture(scope='module')
 def tools(repo_root):
@@ -106,12 +114,14 @@ def test_simmm_checkpoint_scored_with_the_plain_config(
     simmm = MODELS.build(
         dict(
             type='mmsimmm.SimMinMax',
+            darken_head=DARKEN_HEAD,
             task_model=dict(cfg.model, _scope_='mmpretrain'),
             data_preprocessor=dict(
                 type='mmpretrain.ClsDataPreprocessor',
                 **cfg.data_preprocessor),
             darkener=dict(type='mmsimmm.DarkeningModule', num_features=8),
-            byol=dict(
+            adapt_head=dict(
+                type='mmsimmm.BYOLAdaptHead',
                 features=dict(modules=['neck']),
                 projector=dict(
                     type='mmsimmm.BYOLMLP',
@@ -125,14 +135,14 @@ def test_simmm_checkpoint_scored_with_the_plain_config(
                     out_channels=16))))
     state = simmm.state_dict()
     assert any(k.startswith('darkener.') for k in state)
-    assert any(k.startswith('byol_target.') for k in state)
+    assert any(k.startswith('adapt_head.target.') for k in state)
     ckpt = save(tmp_path / 'simmm.pth', state)
     metrics = test_main([config, ckpt, '--work-dir', str(tmp_path)])
     assert 'accuracy/top1' in metrics
     log = log_text(tmp_path)
     assert 'ignored (SimMinMax parts the model does not have): ' \
         'darkener.* (' in log, log
-    assert 'byol_projector.* (' in log and 'byol_target.* (' in log, log
+    assert 'adapt_head.* (' in log and 'adapt_head.* (' in log, log
     # MMEngine saw no unexpected key (they were taken out, not warned)
     assert 'unexpected key in source state_dict' not in log, log
 

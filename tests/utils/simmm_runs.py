@@ -25,6 +25,10 @@ HERE = osp.dirname(osp.abspath(__file__))
 REPO_ROOT = osp.dirname(osp.dirname(HERE))
 CLASSES = ('day', 'night')
 IMAGES_PER_CLASS = 4
+# the official darkening losses (the base config is their one place)
+DARKEN_LOSSES = Config.fromfile(
+    osp.join(REPO_ROOT, 'configs/_base_/simminmax_default.py')
+).to_dict()['simminmax_darken_losses']
 # The test-only components are imported as the top-level module `rel_hooks`
 # here and in subprocesses (PYTHONPATH, see tool_env), so configs can name
 # it in custom_imports.
@@ -88,8 +92,9 @@ def byol_cfg(kind: Optional[str],
     else:  # BN-free heads (see rel_hooks.LinearHeadsNoBN)
         projector = dict(type='LinearHeadsNoBN', in_channels=64)
         predictor = dict(type='LinearHeadsNoBN', in_channels=16)
-    byol = dict(features=dict(modules=['neck']), projector=projector,
-                predictor=predictor, loss_weight=0.05, momentum=0.01)
+    byol = dict(type='mmsimmm.BYOLAdaptHead', features=dict(modules=['neck']),
+                projector=projector, predictor=predictor, loss_weight=0.05,
+                momentum=0.01)
     if target_update is not None:
         byol['target_update'] = target_update
     return byol
@@ -144,7 +149,8 @@ def simmm_cfg(work_dir: str,
         type='mmsimmm.SimMinMax',
         task_model=task_model,
         darkener=dict(type='mmsimmm.DarkeningModule', num_features=8),
-        byol=byol_cfg(byol, target_update),
+        darken_head=dict(type='mmsimmm.DarkenHead', losses=DARKEN_LOSSES),
+        adapt_head=byol_cfg(byol, target_update),
         **model_kwargs)
     test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
     dataset = dict(type='CustomDataset', data_root=data_root,

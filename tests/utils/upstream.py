@@ -13,11 +13,20 @@ from typing import Callable, List, Optional
 
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from mmsimmm.testing import tiny_classifier_cfg, toy_runner_cfg
 from utils.processes import describe  # noqa: F401 (re-exported)
+
+# the official darkening losses (the base config is their one place)
+DARKEN_HEAD = dict(
+    type='mmsimmm.DarkenHead',
+    losses=Config.fromfile(
+        osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                 'configs/_base_/simminmax_default.py')
+    ).to_dict()['simminmax_darken_losses'])
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # the message of torch's refusal; any other output of a run may vary
@@ -28,9 +37,11 @@ def simminmax_classifier_cfg() -> dict:
     """A tiny SimMinMax over the tiny mmpretrain classifier."""
     return dict(
         type='mmsimmm.SimMinMax',
+        darken_head=DARKEN_HEAD,
         task_model=tiny_classifier_cfg(),
         darkener=dict(type='mmsimmm.DarkeningModule', num_features=8),
-        byol=dict(
+        adapt_head=dict(
+            type='mmsimmm.BYOLAdaptHead',
             features=dict(modules=['neck']),
             projector=dict(
                 type='mmsimmm.BYOLMLP',

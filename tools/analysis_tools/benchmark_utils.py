@@ -376,12 +376,11 @@ def _darkener_step(cfg: Config, device: torch.device, batch_size: int,
     channels = (3, ) if len(shape) == 2 else (3, shape[0])
     rgb = torch.rand((batch_size, *channels, *shape[-2:]),
                      generator=generator).to(device)
-    levels = sample_exposure(
-        (batch_size, ),
-        model_cfg.get('adapt_exposure_range',
-                      _default_of('adapt_exposure_range')),
-        generator=generator).to(device)
-    noise = model_cfg.get('exposure_noise', _default_of('exposure_noise'))
+    sampler = MODELS.build(
+        copy.deepcopy(model_cfg.get('exposure', _default_of('exposure'))))
+    levels = sample_exposure((batch_size, ), sampler.adapt_range,
+                             generator=generator).to(device)
+    noise = sampler.noise
     exposure = levels if noise is None else exposure_noise_map(
         levels, shape[-2:], **dict(noise))
 

@@ -181,7 +181,7 @@ def task_model_cfg(cfg: Config,
 def load_task_weights(model: torch.nn.Module, path: str) -> None:
     """Load a task or SimMinMax checkpoint into the task model, strictly.
 
-    SimMinMax's own parts (``darkener.*``, ``byol_*``) are ignored; every
+    SimMinMax's own parts (``darkener.*``, ``adapt_head.*``) are ignored; every
     task key must match (:func:`mmsimmm.utils.checkpoint_check.
     load_strictly`).
 

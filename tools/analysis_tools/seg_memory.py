@@ -146,16 +146,16 @@ def load_simmm_config(path: str,
                                for option in cfg_options)
         })
     model = cfg.get('model', {})
-    if model.get('type') != 'mmsimmm.SimMinMax' or 'byol' not in model:
+    if model.get('type') != 'mmsimmm.SimMinMax' or 'adapt_head' not in model:
         raise ValueError(f'{path}: model must be an mmsimmm.SimMinMax with '
-                         f'`byol`, got type {model.get("type")!r}')
+                         f'`adapt_head`, got type {model.get("type")!r}')
     task = model.task_model
     task.backbone.init_cfg = None  # random weights, nothing downloaded
     task.data_preprocessor.size = tuple(crop)
     if depth is not None:
         task.backbone.depth = depth
         task.decode_head.in_channels = LEVEL_CHANNELS[depth]
-        model.byol.projector.in_channels = list(LEVEL_CHANNELS[depth])
+        model.adapt_head.projector.in_channels = list(LEVEL_CHANNELS[depth])
     return cfg
 
 

@@ -3,7 +3,8 @@
 
 A SimMinMax checkpoint stores the task model's weights without a prefix,
 next to the darkening module (``darkener.*``), the BYOL heads and target
-(``byol_*``), an optional frozen feature model (``darken_feature_model.*``),
+(``adapt_head.*``), an optional frozen feature model
+(``darken_head.feature_model.*``),
 and the optimizer, scheduler and message-hub states. The plain task config
 loads it as it is, but MMEngine then lists every SimMinMax key as
 unexpected. This tool writes ``{'state_dict', 'meta'}`` with the task

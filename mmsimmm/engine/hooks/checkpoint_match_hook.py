@@ -61,7 +61,7 @@ class CheckpointMatchHook(Hook):
     Runs when the Runner has read a checkpoint and before it loads it
     (``after_load_checkpoint``), in training and in testing, so a bad
     checkpoint stops the run before the first iteration. SimMinMax configs
-    list it in ``custom_hooks`` (``simmm_hooks`` of mmsimmm's base config);
+    list it in ``custom_hooks`` (``simminmax_hooks`` of mmsimmm's base config);
     mmsimmm's ``tools/train.py`` and ``tools/test.py`` add it to the
     ``custom_hooks`` of every other config (:func:`add_checkpoint_match_hook`).
 
@@ -81,7 +81,7 @@ class CheckpointMatchHook(Hook):
             from ``load_from`` (fine-tuning): glob patterns of keys NOT to
             load (the model keeps its initial values), e.g.
             ``['head.fc.*']`` for a new class count; a pattern ending with
-            ``.`` is a prefix (``'byol_projector.'``). A pattern that
+            ``.`` is a prefix (``'adapt_head.'``). A pattern that
             matches no key of the model or the checkpoint is an error. They
             do not apply when testing (a test config inheriting a
             fine-tuning config must not score a skipped classifier) or
@@ -185,7 +185,7 @@ def add_checkpoint_match_hook(cfg) -> Optional[dict]:
     Appends ``dict(type='mmsimmm.CheckpointMatchHook')`` to
     ``cfg.custom_hooks`` unless the list has a
     :class:`CheckpointMatchHook` already (e.g. with ``skip_keys``, or from
-    a SimMinMax config's ``simmm_hooks``). Call it before the runner is
+    a SimMinMax config's ``simminmax_hooks``). Call it before the runner is
     built, so that the config the runner dumps to its work dir shows the
     hook.
 

@@ -97,7 +97,7 @@ class DarkenVisualizationHook(Hook):
     are skipped with a single warning. Only rank 0 draws.
 
     Enable it in ``custom_hooks``; SimMinMax configs get it (every 500
-    iterations) from ``simmm_hooks`` of mmsimmm's base config.
+    iterations) from ``simminmax_hooks`` of mmsimmm's base config.
 
     Args:
         interval (int): Draw every ``interval`` iterations. Defaults to

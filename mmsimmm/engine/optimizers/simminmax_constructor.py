@@ -7,6 +7,9 @@ from mmengine.optim import OptimWrapperDict, build_optim_wrapper
 
 from mmsimmm.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
+# The optimizer of each SimMinMax stage (``SimMinMaxLoop`` reads it too).
+STAGE_OPTIMIZERS = dict(darken='darkener', adapt='task')
+
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class SimMinMaxOptimWrapperConstructor:
@@ -23,9 +26,9 @@ class SimMinMaxOptimWrapperConstructor:
             task=_base_.optim_wrapper)   # the upstream task optimizer
 
     ``darkener`` covers the darkening module; ``task`` covers the task model
-    plus the BYOL projector and predictor (the EMA target is never
-    optimised). The ``task`` wrapper is built over a ``ModuleDict`` view
-    ``{task_model, byol_projector, byol_predictor}``, so the upstream
+    plus the adaptation head's projector and predictor (its EMA target is
+    never optimised). The ``task`` wrapper is built over a ``ModuleDict``
+    view ``{task_model, adapt_head: {projector, predictor}}``, so the upstream
     ``paramwise_cfg`` (substring ``custom_keys`` such as ``'backbone'``,
     norm/bias decay multipliers) and even an upstream ``constructor`` keep
     working unchanged.
@@ -37,7 +40,7 @@ class SimMinMaxOptimWrapperConstructor:
             inside ``task`` or ``darkener``. Defaults to None.
     """
 
-    NAMES = ('darkener', 'task')
+    NAMES = tuple(STAGE_OPTIMIZERS.values())
 
     def __init__(self,
                  optim_wrapper_cfg: dict,
@@ -63,9 +66,10 @@ class SimMinMaxOptimWrapperConstructor:
         if is_model_wrapper(model):
             model = model.module
         task_modules = dict(task_model=model.task_model)
-        for name in ('byol_projector', 'byol_predictor'):
-            if getattr(model, name, None) is not None:
-                task_modules[name] = getattr(model, name)
+        head = getattr(model, 'adapt_head', None)
+        if head is not None:
+            task_modules['adapt_head'] = nn.ModuleDict(
+                dict(projector=head.projector, predictor=head.predictor))
         modules = dict(
             darkener=model.darkener, task=nn.ModuleDict(task_modules))
         return OptimWrapperDict(

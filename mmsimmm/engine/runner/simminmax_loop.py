@@ -11,11 +11,11 @@ from torch.utils.data import DataLoader
 
 from mmsimmm.registry import LOOPS
 
+from ..optimizers.simminmax_constructor import STAGE_OPTIMIZERS
+
 # Message-hub scalars that belong to one stage (losses, gradient norm).
 STAGE_SCALARS = ('train/darken.', 'train/task.', 'train/byol.', 'train/loss',
                  'train/grad_norm')
-# The optimizer (sub-wrapper of the OptimWrapperDict) each stage steps.
-DEFAULT_STAGE_OPTIMIZERS = dict(darken='darkener', adapt='task')
 # MessageHub runtime info (saved in checkpoints) holding the stage schedule.
 SCHEDULE_INFO = 'simminmax_schedule'
 # Hooks a SimMinMax run should have (warned about when missing).
@@ -120,10 +120,10 @@ class SimMinMaxLoop(IterBasedTrainLoop):
         for i, stage in enumerate(stages):
             stage = dict(stage)
             name = stage.get('name')
-            if name not in DEFAULT_STAGE_OPTIMIZERS:
+            if name not in STAGE_OPTIMIZERS:
                 raise ValueError(
                     f'stages[{i}] has unknown stage name {name!r}; use one '
-                    f'of {sorted(DEFAULT_STAGE_OPTIMIZERS)}')
+                    f'of {sorted(STAGE_OPTIMIZERS)}')
             iters = stage.get('iters')
             if not isinstance(iters, int) or iters <= 0:
                 raise ValueError(f'stages[{i}] ({name}) needs a positive '
@@ -132,7 +132,7 @@ class SimMinMaxLoop(IterBasedTrainLoop):
             if unknown:
                 raise ValueError(
                     f'stages[{i}] ({name}) has unknown keys {sorted(unknown)}')
-            stage.setdefault('optim_wrapper', DEFAULT_STAGE_OPTIMIZERS[name])
+            stage.setdefault('optim_wrapper', STAGE_OPTIMIZERS[name])
             parsed.append(stage)
         return parsed
 
@@ -283,7 +283,7 @@ class SimMinMaxLoop(IterBasedTrainLoop):
         """Warn once if the config lacks SimMinMax's safety hooks.
 
         The loop registers no hook itself: every hook that runs is in the
-        config (``simmm_hooks`` of mmsimmm's base config, which SimMinMax
+        config (``simminmax_hooks`` of mmsimmm's base config, which SimMinMax
         configs put into ``custom_hooks``).
         """
         registered = {type(hook).__name__ for hook in runner.hooks}
@@ -292,9 +292,9 @@ class SimMinMaxLoop(IterBasedTrainLoop):
             print_log(
                 f'This SimMinMax run has no {" or ".join(missing)}: NaN/Inf '
                 'steps or mismatched checkpoints go unnoticed. Add the '
-                "hooks of `simmm_hooks` ('mmsimmm::_base_/simminmax_default."
-                "py') to the config: custom_hooks = [..., "
-                '*_base_.simmm_hooks]',
+                "hooks of `simminmax_hooks` ('mmsimmm::_base_/"
+                "simminmax_default.py') to the config: custom_hooks = [..., "
+                '*_base_.simminmax_hooks]',
                 logger='current',
                 level=logging.WARNING)
 
@@ -342,7 +342,7 @@ class SimMinMaxLoop(IterBasedTrainLoop):
     def _schedule(self) -> str:
         stages = ', '.join(
             f"{stage['name']} x {stage['iters']}" + (
-                '' if stage['optim_wrapper'] == DEFAULT_STAGE_OPTIMIZERS[
+                '' if stage['optim_wrapper'] == STAGE_OPTIMIZERS[
                     stage['name']] else f" ({stage['optim_wrapper']})")
             for stage in self.stages)
         return stages if self.cycles == 1 else (

@@ -3,6 +3,7 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
+from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 
 from mmsimmm.registry import MODELS
@@ -19,16 +20,18 @@ class _LevelMLP(nn.Module):
     """
 
     def __init__(self, in_channels: int, hidden_channels: int,
-                 out_channels: int, conv_channels: Optional[int]) -> None:
+                 out_channels: int, conv_channels: Optional[int],
+                 norm_cfg: dict, conv_norm_cfg: dict) -> None:
         super().__init__()
         self.conv = None
         if conv_channels is not None:
             self.conv = nn.Sequential(
                 nn.Conv2d(in_channels, conv_channels, 3, padding=1),
-                nn.BatchNorm2d(conv_channels), nn.ReLU(inplace=True))
+                build_norm_layer(conv_norm_cfg, conv_channels)[1],
+                nn.ReLU(inplace=True))
             in_channels = conv_channels
         self.fc1 = nn.Linear(in_channels, hidden_channels)
-        self.bn = nn.BatchNorm1d(hidden_channels)
+        self.bn = build_norm_layer(norm_cfg, hidden_channels)[1]
         self.relu = nn.ReLU(inplace=True)
         self.fc2 = nn.Linear(hidden_channels, out_channels)
 
@@ -75,6 +78,11 @@ class BYOLMLP(BaseModule):
         out_channels (int): Output width. Defaults to 128.
         conv_channels (int, optional): Channels of the optional leading
             3x3 convolution. Defaults to None (no convolution).
+        norm_cfg (dict): Norm layer after the hidden Linear layer (built
+            with ``mmcv.cnn.build_norm_layer``; ``dict(type='SyncBN')``
+            for synchronised statistics). Defaults to ``dict(type='BN1d')``.
+        conv_norm_cfg (dict): Norm layer after the optional convolution.
+            Defaults to ``dict(type='BN')``.
         weight_init (str): Initialisation applied at construction:
             ``'kaiming_fan_in'`` (Kaiming-normal fan_in weights, gain
             sqrt(2), on the Linear layers and the conv, PyTorch's default
@@ -93,6 +101,8 @@ class BYOLMLP(BaseModule):
                  hidden_channels: int = 128,
                  out_channels: int = 128,
                  conv_channels: Optional[int] = None,
+                 norm_cfg: dict = dict(type='BN1d'),
+                 conv_norm_cfg: dict = dict(type='BN'),
                  weight_init: str = 'kaiming_fan_in',
                  init_cfg: Optional[Union[dict, List[dict]]] = None,
                  ) -> None:
@@ -103,7 +113,8 @@ class BYOLMLP(BaseModule):
         if isinstance(in_channels, int):
             in_channels = [in_channels]
         self.levels = nn.ModuleList(
-            _LevelMLP(c, hidden_channels, out_channels, conv_channels)
+            _LevelMLP(c, hidden_channels, out_channels, conv_channels,
+                      norm_cfg, conv_norm_cfg)
             for c in in_channels)
         if weight_init == 'kaiming_fan_in':
             for level in self.levels:

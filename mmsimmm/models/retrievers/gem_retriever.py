@@ -5,7 +5,6 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.dist import get_dist_info
 from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -13,11 +12,10 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmsimmm.models.necks.gem_pooling import l2_normalize
 from mmsimmm.registry import MODELS
 
-from ..losses.contrastive_loss import NEGATIVE, POSITIVE, check_tuple_labels
+from ..losses.contrastive_loss import check_tuple_labels
 from ..utils.whitening import apply_whitening, load_whitening
 
 ImageBatch = Union[torch.Tensor, Sequence[torch.Tensor]]
-ExtraPositiveFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def apply_by_shape(images: Sequence[torch.Tensor],
@@ -93,11 +91,6 @@ class GeMRetriever(BaseModel):
             without it). Defaults to None.
         post_whitening_dims (int, optional): Output dimensions kept after
             the learned whitening. Defaults to None (all).
-        darken_short_side (int): Shorter side of the images that
-            :meth:`darken_stage_images` gives SimMinMax's darkening stage.
-            Defaults to 256 (official VPR darkening).
-        darken_crop_size (int): Side of their random square crop.
-            Defaults to 224.
         data_preprocessor (dict, optional): Defaults to
             ``mmsimmm.RetrievalDataPreprocessor`` (ImageNet mean/std).
         init_cfg (dict, optional): Initialisation config. Defaults to None.
@@ -112,8 +105,6 @@ class GeMRetriever(BaseModel):
                  test_scales: Sequence[float] = (1.0, ),
                  post_whitening: Optional[str] = None,
                  post_whitening_dims: Optional[int] = None,
-                 darken_short_side: int = 256,
-                 darken_crop_size: int = 224,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -135,12 +126,6 @@ class GeMRetriever(BaseModel):
         self.post_whitening = post_whitening
         self.post_whitening_dims = post_whitening_dims
         self._lw: Optional[Dict[str, torch.Tensor]] = None
-        if not 0 < darken_crop_size <= darken_short_side:
-            raise ValueError(
-                f'darken_crop_size ({darken_crop_size}) must be in (0, '
-                f'darken_short_side ({darken_short_side})]')
-        self.darken_short_side = darken_short_side
-        self.darken_crop_size = darken_crop_size
 
     # ------------------------------------------------------------ features
     def _descriptors(self, images: torch.Tensor) -> torch.Tensor:
@@ -281,43 +266,23 @@ class GeMRetriever(BaseModel):
             labels.append(lab)
         return tuples, labels
 
-    def loss_with_extra_positive(
-            self,
-            inputs: Sequence[Sequence[torch.Tensor]],
-            data_samples: Sequence[DataSample],
-            extra_positive_fn: Optional[ExtraPositiveFn] = None
-    ) -> Dict[str, torch.Tensor]:
-        """Contrastive loss, optionally with one extra positive per tuple.
-
-        ``extra_positive_fn`` (e.g. a frozen darkener in pixel space) gets
-        each tuple's normalised query as a (1, 3, H, W) tensor and returns
-        an image of the same shape; it is inserted right after the query
-        with label 1, so (q, p, n1..nN) becomes (q, f(q), p, n1..nN) with
-        labels (-1, 1, 1, 0 x N). The retrieval model gets gradients through
-        the extra image's descriptor; to keep a darkener frozen, the caller
-        runs it under ``torch.no_grad`` inside ``extra_positive_fn``.
+    def split_tuples(self, inputs: Sequence[Sequence[torch.Tensor]],
+                     data_samples: Sequence[DataSample]) -> tuple:
+        """Regroup position-major ``inputs`` into per-tuple image lists.
 
         Args:
             inputs: Position-major normalised images (see class doc).
             data_samples (Sequence[DataSample]): With ``tuple_labels``.
-            extra_positive_fn (Callable, optional): Defaults to None.
 
         Returns:
-            dict[str, torch.Tensor]: ``loss_contrastive``, summed over the
-            tuples of the batch.
+            tuple: ``(tuples, labels)``, lists of image lists and label
+            lists, one per tuple.
         """
-        tuples, labels = self._split_tuples(inputs, data_samples)
-        if extra_positive_fn is not None:
-            for images, lab in zip(tuples, labels):
-                query_pos = lab.index(-1)
-                query = images[query_pos].unsqueeze(0)
-                extra = extra_positive_fn(query)
-                if extra.shape != query.shape:
-                    raise ValueError(
-                        'extra_positive_fn changed the image shape from '
-                        f'{tuple(query.shape)} to {tuple(extra.shape)}')
-                images.insert(query_pos + 1, extra[0])
-                lab.insert(query_pos + 1, POSITIVE)
+        return self._split_tuples(inputs, data_samples)
+
+    def tuple_loss(self, tuples: List[List[torch.Tensor]],
+                   labels: List[List[int]]) -> Dict[str, torch.Tensor]:
+        """Contrastive loss of tuples from :meth:`split_tuples`."""
         flat = [img for images in tuples for img in images]
         desc = apply_by_shape(flat, self._descriptors)
         per_tuple = torch.split(desc, [len(images) for images in tuples])
@@ -334,67 +299,7 @@ class GeMRetriever(BaseModel):
         Returns:
             dict[str, torch.Tensor]: ``loss_contrastive``.
         """
-        return self.loss_with_extra_positive(inputs, data_samples, None)
-
-    def darken_stage_images(
-            self,
-            inputs: Sequence[Sequence[torch.Tensor]],
-            data_samples: Sequence[DataSample],
-            generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """Stack the tuples' non-negative images for SimMinMax's D stage.
-
-        :class:`~mmsimmm.models.algorithms.SimMinMax` trains the darkening
-        module on a stacked image batch; training tuples hold images of
-        different sizes. This takes the query and the positives of every
-        tuple (negatives are left out: they are mined to resemble the
-        query), resizes each so that its shorter side is
-        ``darken_short_side`` (bilinear, antialiased) and takes a random
-        ``darken_crop_size`` square, like the official ``Resize(256) +
-        RandomCrop(224)`` of the VPR darkening stage. Resizing and cropping
-        commute with the per-channel normalisation, so normalised images go
-        in and come out. The crop offsets are drawn for the tuples of all
-        ranks and each rank keeps those of its tuples (rank ``r`` holds
-        tuples ``r, r + world_size, ...``), so ranks seeded alike do not
-        crop alike.
-
-        Args:
-            inputs: Position-major normalised images (see class doc).
-            data_samples (Sequence[DataSample]): With ``tuple_labels``.
-            generator (torch.Generator, optional): CPU generator of the
-                crop offsets. Defaults to None (the global RNG).
-
-        Returns:
-            torch.Tensor: Normalised images (N, 3, C, C) with C =
-            ``darken_crop_size``, tuple by tuple, each in tuple order.
-        """
-        short_side, crop_size = self.darken_short_side, self.darken_crop_size
-        tuples, labels = self._split_tuples(inputs, data_samples)
-        rank, world_size = get_dist_info()
-        tuple_size = max(len(images) for images in tuples)
-        # relative offsets in [0, 1) of (top, left), per image of a tuple
-        offsets = torch.rand((len(tuples) * world_size, tuple_size, 2),
-                             generator=generator)[rank::world_size]
-        crops = []
-        for images, lab, tuple_offsets in zip(tuples, labels, offsets):
-            for img, label, offset in zip(images, lab, tuple_offsets):
-                if label == NEGATIVE:
-                    continue
-                height, width = img.shape[-2:]
-                scale = short_side / min(height, width)
-                size = (max(short_side, int(height * scale)),
-                        max(short_side, int(width * scale)))
-                img = F.interpolate(
-                    img[None].float(),
-                    size=size,
-                    mode='bilinear',
-                    align_corners=False,
-                    antialias=True)[0]
-                top, left = (min(int(u * (extent - crop_size + 1)),
-                                 extent - crop_size)
-                             for u, extent in zip(offset.tolist(), size))
-                crops.append(img[:, top:top + crop_size,
-                                 left:left + crop_size])
-        return torch.stack(crops)
+        return self.tuple_loss(*self._split_tuples(inputs, data_samples))
 
     def predict(
             self,

@@ -1,5 +1,7 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 from .color_jitter import BatchColorJitter
+from .ema import FusedExponentialMovingAverage
+from .exposure_sampler import ExposureSampler
 from .feature_recorder import FeatureRecorder
 from .pixel_space import PixelSpace
 from .whitening import (
@@ -11,7 +13,8 @@ from .whitening import (
 )
 
 __all__ = [
-    'BatchColorJitter', 'FeatureRecorder', 'PixelSpace', 'apply_whitening',
+    'BatchColorJitter', 'ExposureSampler', 'FeatureRecorder',
+    'FusedExponentialMovingAverage', 'PixelSpace', 'apply_whitening',
     'learn_whitening', 'load_whitening', 'regularized_cholesky',
     'save_whitening'
 ]

@@ -1,16 +1,26 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 import copy
+import os.path as osp
 import random
 
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import DefaultScope, init_default_scope
 
 import mmsimmm  # noqa: F401
 from mmsimmm.registry import MODELS, TRANSFORMS
 from mmsimmm.testing import tiny_classifier_cfg
+
+# the official darkening losses (the base config is their one place)
+DARKEN_HEAD = dict(
+    type='mmsimmm.DarkenHead',
+    losses=Config.fromfile(
+        osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                 'configs/_base_/simminmax_default.py')
+    ).to_dict()['simminmax_darken_losses'])
 
 VIEW = [
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.5, 1.0)),
@@ -111,16 +121,17 @@ def test_two_view_pipeline_to_simminmax_dark_view():
     seed_all(2)
     data = pseudo_collate([pipeline(results(i)) for i in range(4)])
     model = MODELS.build(
-        dict(type='mmsimmm.SimMinMax', task_model=tiny_classifier_cfg(),
+        dict(type='mmsimmm.SimMinMax', darken_head=DARKEN_HEAD,
+             task_model=tiny_classifier_cfg(),
              darkener=dict(type='mmsimmm.DarkeningModule', num_features=8)))
     model.sampling_seed = 0
     batch = model.data_preprocessor(data, True)
     assert batch['second_inputs'].shape == batch['inputs'].shape
     assert not torch.equal(batch['second_inputs'], batch['inputs'])
-    generator = model._generator(torch.device('cpu'))
+    generator = model.exposure.generator(torch.device('cpu'), 'darken_levels')
     dark = model.dark_view(batch['inputs'], batch['second_inputs'],
                            generator)
-    generator = model._generator(torch.device('cpu'))
+    generator = model.exposure.generator(torch.device('cpu'), 'darken_levels')
     torch.testing.assert_close(
         dark, model.darken_batch(batch['second_inputs'], generator))
 
@@ -154,7 +165,8 @@ def test_independent_views_on_video_frames():
 
 def two_view_model(**kwargs):
     return MODELS.build(
-        dict(type='mmsimmm.SimMinMax', task_model=tiny_classifier_cfg(),
+        dict(type='mmsimmm.SimMinMax', darken_head=DARKEN_HEAD,
+             task_model=tiny_classifier_cfg(),
              darkener=dict(type='mmsimmm.DarkeningModule', num_features=8),
              **kwargs))
 

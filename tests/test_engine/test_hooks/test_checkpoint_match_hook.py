@@ -51,15 +51,14 @@ def test_resume_needs_every_part(tiny_images, tmp_path,
     message = str(error.value)
     assert message.startswith(f'{ckpt} does not match the model; strict '
                               'resuming refuses it'), message
-    assert '  - byol_projector.' in message and '  - byol_target.' in \
-        message, message
+    assert '  - adapt_head.' in message, message
     no_checkpoint_written(str(tmp_path / 'work'))
 
     model = MODELS.build(simmm_cfg('', '').model)
     result = CheckpointMatchHook().check(
         model, torch.load(ckpt, weights_only=True), ckpt, mode='train')
     assert result.ok and any(
-        k.startswith('byol_projector.') for k in result.not_loaded)
+        k.startswith('adapt_head.projector.') for k in result.not_loaded)
 
 
 def test_load_from_with_an_unexpected_task_key(tiny_images, tmp_path,
@@ -81,12 +80,12 @@ def test_load_from_with_an_unexpected_task_key(tiny_images, tmp_path,
 
 def test_config_hooks_are_kept_and_the_default_is_added_once():
     """tools/*.py keep the CheckpointMatchHook a config lists (SimMinMax
-    configs: `simmm_hooks`, with its skip_keys) and add a default one to
+    configs: `simminmax_hooks`, with its skip_keys) and add a default one to
     `custom_hooks` of a config without one, never twice."""
     base = Config.fromfile(f'{REPO_ROOT}/configs/_base_/simminmax_default.py')
     assert dict(type='mmsimmm.CheckpointMatchHook',
-                skip_keys=[]) in base.simmm_hooks
-    cfg = Config(dict(custom_hooks=base.simmm_hooks))
+                skip_keys=[]) in base.simminmax_hooks
+    cfg = Config(dict(custom_hooks=base.simminmax_hooks))
     cfg.custom_hooks[1].skip_keys = ['head.fc.*']
     hooks = copy.deepcopy(cfg.custom_hooks)
     assert add_checkpoint_match_hook(cfg) is None

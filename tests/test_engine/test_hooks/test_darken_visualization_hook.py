@@ -29,6 +29,12 @@ from mmsimmm.testing import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+# the official darkening losses (the base config is their one place)
+DARKEN_HEAD = dict(
+    type='mmsimmm.DarkenHead',
+    losses=Config.fromfile(
+        str(REPO_ROOT / 'configs/_base_/simminmax_default.py')).to_dict()
+    ['simminmax_darken_losses'])
 HOOK = dict(type='mmsimmm.DarkenVisualizationHook', interval=1,
             max_samples=2)
 
@@ -37,7 +43,8 @@ def simminmax(task_cfg: dict, scope: str, stage: str) -> torch.nn.Module:
     init_default_scope(scope)
     torch.manual_seed(0)
     model = MODELS.build(
-        dict(type='mmsimmm.SimMinMax', task_model=task_cfg, byol=None))
+        dict(type='mmsimmm.SimMinMax', darken_head=DARKEN_HEAD,
+             task_model=task_cfg, adapt_head=None))
     model.set_stage(stage)
     return model
 
@@ -53,8 +60,9 @@ def batch(toolkit: str, num: int = 3, **kwargs) -> dict:
 
 
 def test_three_iteration_run_writes_grids_to_local_backend(tmp_path):
-    model = dict(type='mmsimmm.SimMinMax', task_model=tiny_classifier_cfg(),
-                 byol=None)
+    model = dict(type='mmsimmm.SimMinMax', darken_head=DARKEN_HEAD,
+                 task_model=tiny_classifier_cfg(),
+                 adapt_head=None)
     cfg = toy_runner_cfg(
         str(tmp_path), model, 'mmpretrain',
         stages=[dict(name='darken', iters=2), dict(name='adapt', iters=1)],
@@ -223,19 +231,19 @@ def test_hook_needs_a_simminmax_model():
 
 
 def test_simmm_configs_list_the_hook():
-    """SimMinMax configs get the hook from `simmm_hooks`, as an ordinary
+    """SimMinMax configs get the hook from `simminmax_hooks`, as an ordinary
     `custom_hooks` entry (nothing registers it behind the config)."""
     base = Config.fromfile(
         str(REPO_ROOT / 'configs/_base_/simminmax_default.py'))
     assert dict(type='mmsimmm.DarkenVisualizationHook',
-                interval=500) in base.simmm_hooks
+                interval=500) in base.simminmax_hooks
     cfg = Config.fromfile(str(REPO_ROOT / 'configs/demo/simminmax.py'))
-    assert cfg.custom_hooks == base.simmm_hooks
+    assert cfg.custom_hooks == base.simminmax_hooks
     assert 'simmm_visualization' not in cfg
 
 
 # ----------------------------------------------------------------------
-# config design: a named list (`simmm_hooks`) that each leaf config puts
+# config design: a named list (`simminmax_hooks`) that each leaf config puts
 # into its `custom_hooks`, after the task config's own
 UPSTREAM_CONFIGS = [
     'mmpretrain::resnet/resnet18_8xb32_in1k.py',
@@ -276,13 +284,13 @@ def test_simmm_hooks_never_clash_with_task_configs(tmp_path, task_cfg):
     if not task_cfg.count('::') and not osp.isfile(REPO_ROOT / task_cfg):
         pytest.skip(f'{task_cfg} is not in this checkout')
     base = _write_base(
-        tmp_path, "simmm_hooks = [dict(type='mmsimmm.DarkenVisualizationHook"
-        "', interval=500)]")
+        tmp_path, 'simminmax_hooks = [dict('
+        "type='mmsimmm.DarkenVisualizationHook', interval=500)]")
     task = _leaf(tmp_path, task_cfg, base)
     task_hooks = list(task.get('custom_hooks', []))
     cfg = _leaf(
         tmp_path, task_cfg, base, 'custom_hooks = [*_base_.get('
-        "'custom_hooks', []), *_base_.simmm_hooks]\n")
+        "'custom_hooks', []), *_base_.simminmax_hooks]\n")
     assert cfg.custom_hooks == task_hooks + [
         dict(type='mmsimmm.DarkenVisualizationHook', interval=500)
     ]

@@ -75,7 +75,7 @@ def test_nan_loss_stops_with_loss_name_and_iteration(
     runner = make_runner(tmp_path, tiny_images)
     model = runner.model
     if stage == 'darken':
-        nan_output_at(runner, model.darken_losses['exposure'], iteration)
+        nan_output_at(runner, model.darken_head.losses['exposure'], iteration)
     else:  # the 2nd task-loss call of the iteration is the dark view's
         nan_output_at(runner, model.task_model.head.loss_module, iteration,
                       call=2)
@@ -109,11 +109,11 @@ def test_nan_darkener_output_is_named(tiny_images, tmp_path):
 
 
 def default_simmm_hooks_runner(work_dir, data_root, cfg_options=None):
-    """The hooks of SimMinMax configs (`simmm_hooks` in custom_hooks)."""
+    """The hooks of SimMinMax configs (`simminmax_hooks` in custom_hooks)."""
     cfg = simmm_cfg(str(work_dir), data_root)
     cfg.custom_hooks = Config.fromfile(
         osp.join(REPO_ROOT, 'configs', '_base_',
-                 'simminmax_default.py')).simmm_hooks
+                 'simminmax_default.py')).simminmax_hooks
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return Runner.from_cfg(cfg)
@@ -124,7 +124,7 @@ def test_suggested_cfg_option_skips(tiny_images, tmp_path):
     """The hint names the custom_hooks entry; `--cfg-options` with it
     (parsed by DictAction as tools/train.py does) makes the run skip."""
     runner = default_simmm_hooks_runner(tmp_path / 'raise', tiny_images)
-    nan_output_at(runner, runner.model.darken_losses['exposure'], 2)
+    nan_output_at(runner, runner.model.darken_head.losses['exposure'], 2)
     with pytest.raises(FloatingPointError) as error:
         runner.train()
     message = str(error.value)
@@ -138,7 +138,7 @@ def test_suggested_cfg_option_skips(tiny_images, tmp_path):
                                      option.group(1)]).cfg_options
     runner = default_simmm_hooks_runner(tmp_path / 'skip', tiny_images,
                                         cfg_options)
-    nan_output_at(runner, runner.model.darken_losses['exposure'], 2)
+    nan_output_at(runner, runner.model.darken_head.losses['exposure'], 2)
     runner.train()  # completes
     assert runner.iter == 4
     assert runner.message_hub.get_info('nonfinite_skipped_steps') == 1
@@ -191,7 +191,7 @@ def test_checkpoint_note_without_checkpoint_check():
 
 def test_skip_leaves_weights_and_optimizer_untouched(tiny_images, tmp_path):
     runner = make_runner(tmp_path, tiny_images, action='skip')
-    nan_output_at(runner, runner.model.darken_losses['color'], 2)
+    nan_output_at(runner, runner.model.darken_head.losses['color'], 2)
     runner.train()  # completes
     assert runner.iter == 4
     first, second = (load(tmp_path / f'iter_{i}.pth') for i in (1, 2))
@@ -218,7 +218,7 @@ def test_fresh_run_ignores_skips_left_in_a_shared_message_hub(
     0."""
     runner = make_runner(tmp_path, tiny_images, action='skip')
     runner.message_hub.update_info('nonfinite_skipped_steps', 5)  # stale
-    nan_output_at(runner, runner.model.darken_losses['color'], 2)
+    nan_output_at(runner, runner.model.darken_head.losses['color'], 2)
     runner.train()
     assert runner.message_hub.get_info('nonfinite_skipped_steps') == 1
     assert load(tmp_path / 'iter_1.pth')['message_hub'][

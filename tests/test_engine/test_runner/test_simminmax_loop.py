@@ -4,6 +4,7 @@ import os.path as osp
 
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
@@ -12,15 +13,25 @@ from mmsimmm.engine.runner import simminmax_loop
 from mmsimmm.testing import tiny_classifier_cfg, toy_runner_cfg
 from mmsimmm.utils import allow_trusted_checkpoints
 
+# the official darkening losses (the base config is their one place)
+DARKEN_HEAD = dict(
+    type='mmsimmm.DarkenHead',
+    losses=Config.fromfile(
+        osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                 'configs/_base_/simminmax_default.py')
+    ).to_dict()['simminmax_darken_losses'])
+
 SAFETY_WARNING = 'This SimMinMax run has no '
 
 
 def simmm_model() -> dict:
     return dict(
         type='mmsimmm.SimMinMax',
+        darken_head=DARKEN_HEAD,
         task_model=tiny_classifier_cfg(),
         darkener=dict(type='mmsimmm.DarkeningModule', num_features=8),
-        byol=dict(
+        adapt_head=dict(
+            type='mmsimmm.BYOLAdaptHead',
             features=dict(modules=['neck']),
             projector=dict(
                 type='mmsimmm.BYOLMLP',
@@ -181,7 +192,7 @@ def test_loop_registers_no_hook_and_warns_once_without_safety_hooks(
         tmp_path, monkeypatch):
     """Every hook comes from the config: the loop adds none; a run
     without NumericalSafetyHook/CheckpointMatchHook gets ONE warning that
-    names the list to add (`simmm_hooks`)."""
+    names the list to add (`simminmax_hooks`)."""
     logged = []
     monkeypatch.setattr(simminmax_loop, 'print_log',
                         lambda msg, **kwargs: logged.append(msg))
@@ -193,9 +204,9 @@ def test_loop_registers_no_hook_and_warns_once_without_safety_hooks(
     assert warnings == [
         'This SimMinMax run has no NumericalSafetyHook or '
         'CheckpointMatchHook: NaN/Inf steps or mismatched checkpoints go '
-        "unnoticed. Add the hooks of `simmm_hooks` ('mmsimmm::_base_/"
+        "unnoticed. Add the hooks of `simminmax_hooks` ('mmsimmm::_base_/"
         "simminmax_default.py') to the config: custom_hooks = [..., "
-        '*_base_.simmm_hooks]'
+        '*_base_.simminmax_hooks]'
     ]
 
     logged.clear()
@@ -268,7 +279,7 @@ def test_checkpoint_holds_flat_task_keys(tmp_path):
     keys = set(ckpt['state_dict'])
     assert 'backbone.conv1.weight' in keys
     assert any(k.startswith('darkener.') for k in keys)
-    assert any(k.startswith('byol_target.') for k in keys)
+    assert any(k.startswith('adapt_head.target.') for k in keys)
     assert set(ckpt['optimizer']) == {'darkener', 'task'}
     plain = copy.deepcopy(runner.model.task_model)
     plain.load_state_dict(

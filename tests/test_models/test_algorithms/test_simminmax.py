@@ -3,6 +3,7 @@ import copy
 
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from torch.utils.data import default_collate  # noqa: F401
@@ -23,14 +24,29 @@ TOOLKITS = {
 }
 
 
-def simmm_cfg(toolkit: str = 'mmpretrain', **overrides) -> dict:
+REPO_ROOT = __file__.rsplit('/tests/', 1)[0]
+# the official darkening losses: the base config is their one place
+DARKEN_LOSSES = Config.fromfile(
+    f'{REPO_ROOT}/configs/_base_/simminmax_default.py'
+).to_dict()['simminmax_darken_losses']
+
+
+def simmm_cfg(toolkit: str = 'mmpretrain',
+              darken: dict = {},
+              exposure: dict = {},
+              **overrides) -> dict:
+    """A tiny SimMinMax config; ``darken``/``exposure`` update the parts."""
     task_cfg, byol_modules, channels = TOOLKITS[toolkit]
     multi = isinstance(channels, list)
     cfg = dict(
         type='mmsimmm.SimMinMax',
         task_model=task_cfg(),
         darkener=dict(type='mmsimmm.DarkeningModule', num_features=8),
-        byol=dict(
+        darken_head=dict(
+            dict(type='mmsimmm.DarkenHead', losses=DARKEN_LOSSES), **darken),
+        exposure=dict(type='mmsimmm.ExposureSampler', **exposure),
+        adapt_head=dict(
+            type='mmsimmm.BYOLAdaptHead',
             features=dict(modules=byol_modules),
             projector=dict(
                 type='mmsimmm.BYOLMLP',
@@ -99,15 +115,15 @@ def test_unknown_stage_raises():
 @pytest.mark.parametrize('bad', [(-0.1, 0.5), (0.6, 0.2), (0.0, 1.5)])
 def test_bad_exposure_range(bad):
     init_default_scope('mmpretrain')
-    with pytest.raises(ValueError, match='darken_exposure_range'):
-        MODELS.build(simmm_cfg(darken_exposure_range=bad))
+    with pytest.raises(ValueError, match='darken_range'):
+        MODELS.build(simmm_cfg(exposure=dict(darken_range=bad)))
 
 
 def test_missing_feature_layer():
     init_default_scope('mmpretrain')
     with pytest.raises(ValueError, match='not_a_layer'):
         MODELS.build(
-            simmm_cfg(darken_features=dict(modules=['not_a_layer'])))
+            simmm_cfg(darken=dict(features=dict(modules=['not_a_layer']))))
 
 
 def test_darken_stage_grads_and_frozen_bn():
@@ -126,7 +142,7 @@ def test_darken_stage_grads_and_frozen_bn():
     assert not model.task_model.training
     assert torch.equal(bn.running_mean, before)
     # the EMA target does not move while D trains
-    assert int(model.byol_target.steps) == 0
+    assert int(model.adapt_head.target.steps) == 0
 
 
 def test_adapt_stage_grads_and_ema():
@@ -138,11 +154,9 @@ def test_adapt_stage_grads_and_ema():
     losses = step_grads(model, data)
     assert 'byol.loss' in losses
     assert {'task.day.loss', 'task.dark.loss'} <= set(losses)
-    assert grad_owners(model) == {
-        'task_model', 'byol_projector', 'byol_predictor'
-    }
+    assert grad_owners(model) == {'task_model', 'adapt_head'}
     # the first update copies the online weights; later ones average them
-    target = model.byol_target.module.encoder
+    target = model.adapt_head.target.module.encoder
     online = model.task_model
     torch.testing.assert_close(target.backbone.conv1.weight,
                                online.backbone.conv1.weight)
@@ -152,7 +166,7 @@ def test_adapt_stage_grads_and_ema():
     expected = online.backbone.conv1.weight - 0.99 * 1.0
     torch.testing.assert_close(
         target.backbone.conv1.weight, expected, rtol=1e-5, atol=1e-5)
-    assert int(model.byol_target.steps) == 2
+    assert int(model.adapt_head.target.steps) == 2
 
 
 def test_user_frozen_params_stay_frozen():
@@ -188,13 +202,13 @@ def test_adapt_darkens_with_exposure_in_range():
 def test_both_stages_run_for_each_toolkit(toolkit):
     overrides = {}
     if toolkit == 'mmaction':
-        overrides['darken_losses'] = dict(
+        overrides['darken'] = dict(losses=dict(
             similarity=dict(
                 type='mmsimmm.FeatureSimilarityLoss', pool=True),
             exposure=dict(type='mmsimmm.ExposureControlLoss'),
             color=dict(type='mmsimmm.ColorConstancyLoss'),
             tv=dict(type='mmsimmm.CurveTVLoss'),
-            down_scale=dict(type='mmsimmm.DownScaleLoss'))
+            down_scale=dict(type='mmsimmm.DownScaleLoss')))
     model = build(toolkit, **overrides)
     data = preprocess(model, toolkit)
     model.set_stage('darken')
@@ -223,7 +237,7 @@ def test_checkpoint_round_trip(toolkit):
     assert not any(k.startswith('task_model.') for k in state)
     result = plain.load_state_dict(state, strict=False)
     assert result.missing_keys == []
-    assert all(k.startswith(('darkener.', 'byol_'))
+    assert all(k.startswith(('darkener.', 'adapt_head.'))
                for k in result.unexpected_keys)
     plain.load_state_dict({k: state[k] for k in plain_keys}, strict=True)
     # and back: a plain upstream checkpoint initialises the task model
@@ -288,8 +302,7 @@ def test_joint_views_equal_separate_views_without_batch_statistics(toolkit):
     # training mode: one forward over both views, gradients reach the task
     joint.train()
     step_grads(joint, data)
-    assert {'task_model', 'byol_projector',
-            'byol_predictor'} <= grad_owners(joint)
+    assert {'task_model', 'adapt_head'} <= grad_owners(joint)
     with pytest.raises(ValueError, match='equal task_loss_weights'):
         build(toolkit, joint_views=True,
               task_loss_weights=dict(day=1.0, dark=0.5))
@@ -385,10 +398,11 @@ def test_second_view_darken_darkens_the_second_view():
     model(**data, mode='loss')
     day, dark = seen
     torch.testing.assert_close(day, data['inputs'])
-    generator = model._generator(data['inputs'].device)
+    device = data['inputs'].device
+    generator = model.exposure.generator(device, 'darken_levels')
     expected = model.darken_batch(data['second_inputs'], generator)
     torch.testing.assert_close(dark, expected)
-    generator = model._generator(data['inputs'].device)
+    generator = model.exposure.generator(device, 'darken_levels')
     assert not torch.allclose(dark,
                               model.darken_batch(data['inputs'], generator))
 
@@ -418,7 +432,7 @@ def test_unmarked_second_view_is_accepted_with_one_warning(monkeypatch):
     """A second view no mmsimmm transform marked cannot be checked: it is
     used (here: darkened), with a single warning for the whole run."""
     warnings = []
-    monkeypatch.setattr('mmsimmm.models.algorithms.simminmax.print_log',
+    monkeypatch.setattr('mmsimmm.models.algorithms.checks.print_log',
                         lambda msg, **kwargs: warnings.append(msg))
     model = build()
     model.set_stage('adapt')
@@ -458,11 +472,12 @@ def test_darken_exposure_per_frame():
     for per_frame in (False, True):
         model = build(
             'mmaction',
-            darken_exposure_per_frame=per_frame,
-            darken_losses=dict(
-                similarity=dict(
-                    type='mmsimmm.FeatureSimilarityLoss', pool=True),
-                exposure=dict(type='mmsimmm.ExposureControlLoss')))
+            darken=dict(
+                exposure_per_frame=per_frame,
+                losses=dict(
+                    similarity=dict(
+                        type='mmsimmm.FeatureSimilarityLoss', pool=True),
+                    exposure=dict(type='mmsimmm.ExposureControlLoss'))))
         model.set_stage('darken')
         model.train()
 
@@ -489,21 +504,21 @@ def test_byol_target_update_order(order):
     """The target used at step t has seen the online weights of t (update
     before use) or only those up to t-1 (after use: a one-step lag)."""
     cfg = simmm_cfg()
-    cfg['byol']['target_update'] = order
+    cfg['adapt_head']['target_update'] = order
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
     model = MODELS.build(cfg)
     model.set_stage('adapt')
     model.train()
     used = []
-    embeddings = model._target_embeddings
+    embeddings = model.adapt_head._target_embeddings
 
     def recording(images):
         used.append(
-            model.byol_target.module.encoder.backbone.conv1.weight.clone())
+            model.adapt_head.target.module.encoder.backbone.conv1.weight.clone())
         return embeddings(images)
 
-    model._target_embeddings = recording
+    model.adapt_head._target_embeddings = recording
     online = model.task_model.backbone.conv1.weight
     with torch.no_grad():  # e.g. load_from: the target must copy these
         online.add_(0.5)
@@ -521,12 +536,12 @@ def test_byol_target_update_order(order):
     else:  # the update with weights[1] comes after its use
         expected = weights[0]
     torch.testing.assert_close(used[1], expected)
-    assert int(model.byol_target.steps) == 3
+    assert int(model.adapt_head.target.steps) == 3
 
 
 def test_byol_target_update_is_validated():
     cfg = simmm_cfg()
-    cfg['byol']['target_update'] = 'never'
+    cfg['adapt_head']['target_update'] = 'never'
     init_default_scope('mmpretrain')
     with pytest.raises(ValueError, match='target_update'):
         MODELS.build(cfg)

@@ -114,31 +114,24 @@ def test_loss_sums_tuples_and_reaches_all_parameters():
     assert model.backbone.conv1.weight.grad.abs().sum() > 0
 
 
-def test_loss_with_extra_positive():
+def test_tuple_loss_of_split_tuples():
+    """split_tuples + tuple_loss is the loss; a tuple may grow an image."""
     model = build().eval()
     labels = [-1, 1, 0, 0]
     sizes = [[(64, 48), (48, 64), (64, 64), (40, 64)],
              [(48, 48), (64, 48), (48, 64), (64, 48)]]
     data = tuple_batch(model, sizes, labels)
     base = model.loss(data['inputs'], data['data_samples'])
-    seen = []
-
-    def identity(q):
-        seen.append(tuple(q.shape))
-        return q.clone()
-
-    same = model.loss_with_extra_positive(data['inputs'],
-                                          data['data_samples'], identity)
-    assert seen == [(1, 3, 64, 48), (1, 3, 48, 48)]
-    # an identical extra positive is at distance 0 and adds nothing
-    torch.testing.assert_close(same['loss_contrastive'],
-                               base['loss_contrastive'], atol=1e-5, rtol=0)
-
-    def half(q):
-        return q * 0.5
-
-    out = model.loss_with_extra_positive(data['inputs'],
-                                         data['data_samples'], half)
+    tuples, tuple_labels = model.split_tuples(data['inputs'],
+                                              data['data_samples'])
+    assert [len(t) for t in tuples] == [4, 4] and tuple_labels == [labels] * 2
+    torch.testing.assert_close(
+        model.tuple_loss(tuples, tuple_labels)['loss_contrastive'],
+        base['loss_contrastive'])
+    for images, lab in zip(tuples, tuple_labels):  # q * 0.5: a positive
+        images.insert(1, images[0] * 0.5)
+        lab.insert(1, 1)
+    out = model.tuple_loss(tuples, tuple_labels)
     extra = 0.
     for b in range(2):
         q = data['inputs'][0][b][None]
@@ -150,10 +143,6 @@ def test_loss_with_extra_positive():
     # the caller's data samples and inputs are not modified
     assert list(data['data_samples'][0].tuple_labels) == labels
     assert len(data['inputs']) == 4
-    with pytest.raises(ValueError, match='changed the image shape'):
-        model.loss_with_extra_positive(data['inputs'],
-                                       data['data_samples'],
-                                       lambda q: q[..., :8])
 
 
 def test_loss_input_errors():
@@ -168,7 +157,7 @@ def test_loss_input_errors():
         model.loss(data['inputs'], [DataSample()])
     no_query = [DataSample(metainfo=dict(tuple_labels=[1, 1, 0]))]
     with pytest.raises(ValueError, match='exactly one query'):
-        model.loss_with_extra_positive(data['inputs'], no_query, lambda q: q)
+        model.loss(data['inputs'], no_query)
 
 
 def test_multiscale_descriptor():

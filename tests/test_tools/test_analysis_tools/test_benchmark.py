@@ -7,6 +7,7 @@ import mmap
 import os.path as osp
 
 import pytest
+from mmengine.config import Config
 
 from mmsimmm.testing import (
     TINY_CHANNELS,
@@ -14,11 +15,21 @@ from mmsimmm.testing import (
     tiny_segmentor_cfg,
 )
 
+# the official darkening losses (the base config is their one place)
+DARKEN_HEAD = dict(
+    type='mmsimmm.DarkenHead',
+    losses=Config.fromfile(
+        osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                 'configs/_base_/simminmax_default.py')
+    ).to_dict()['simminmax_darken_losses'])
+
 TINY_MODEL = dict(
     type='mmsimmm.SimMinMax',
+    darken_head=DARKEN_HEAD,
     task_model=tiny_classifier_cfg(),
     darkener=dict(type='mmsimmm.DarkeningModule', num_features=8),
-    byol=dict(
+    adapt_head=dict(
+        type='mmsimmm.BYOLAdaptHead',
         features=dict(modules=['neck']),
         projector=dict(
             type='mmsimmm.BYOLMLP',
@@ -136,6 +147,7 @@ def test_benchmark_segmentor_at_a_smaller_crop(repo_root, tmp_path):
     segmentor['data_preprocessor']['size'] = (64, 64)
     model = dict(
         type='mmsimmm.SimMinMax',
+        darken_head=DARKEN_HEAD,
         task_model=segmentor,
         darkener=dict(type='mmsimmm.DarkeningModule', num_features=8))
     config = tmp_path / 'tiny_seg.py'

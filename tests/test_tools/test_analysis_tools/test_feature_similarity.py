@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmsimmm  # noqa: F401
@@ -17,6 +18,12 @@ from mmsimmm.registry import MODELS
 from mmsimmm.testing import tiny_classifier_cfg
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+# the official darkening losses (the base config is their one place)
+DARKEN_HEAD = dict(
+    type='mmsimmm.DarkenHead',
+    losses=Config.fromfile(
+        str(REPO_ROOT / 'configs/_base_/simminmax_default.py')).to_dict()
+    ['simminmax_darken_losses'])
 
 
 def load_tool() -> ModuleType:
@@ -33,7 +40,8 @@ tool = load_tool()
 def write_config(path: Path, data_root: Path, simminmax: bool) -> str:
     model = tiny_classifier_cfg()
     if simminmax:
-        model = dict(type='mmsimmm.SimMinMax', task_model=model)
+        model = dict(type='mmsimmm.SimMinMax', darken_head=DARKEN_HEAD,
+                     task_model=model)
     path.write_text(f"""
 default_scope = 'mmpretrain'
 model = {model!r}

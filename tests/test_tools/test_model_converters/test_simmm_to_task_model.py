@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
@@ -15,6 +16,12 @@ from mmsimmm.testing import tiny_classifier_cfg, toy_runner_cfg
 from mmsimmm.utils import allow_trusted_checkpoints
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+# the official darkening losses (the base config is their one place)
+DARKEN_HEAD = dict(
+    type='mmsimmm.DarkenHead',
+    losses=Config.fromfile(
+        str(REPO_ROOT / 'configs/_base_/simminmax_default.py')).to_dict()
+    ['simminmax_darken_losses'])
 TOOL = REPO_ROOT / 'tools' / 'model_converters' / 'simmm_to_task_model.py'
 
 
@@ -35,9 +42,11 @@ def trained_checkpoint(tmp_path_factory) -> Path:
     work_dir = tmp_path_factory.mktemp('simmm_run')
     model = dict(
         type='mmsimmm.SimMinMax',
+        darken_head=DARKEN_HEAD,
         task_model=tiny_classifier_cfg(),
         darkener=dict(type='mmsimmm.DarkeningModule', num_features=8),
-        byol=dict(
+        adapt_head=dict(
+            type='mmsimmm.BYOLAdaptHead',
             features=dict(modules=['neck']),
             projector=dict(type='mmsimmm.BYOLMLP', in_channels=64,
                            hidden_channels=16, out_channels=16),
@@ -69,7 +78,7 @@ def test_extracted_weights_load_strictly_into_the_task_model(
     assert dropped > 0
     out = capsys.readouterr().out
     assert f"wrote {len(result['state_dict'])} task-model tensors" in out
-    assert 'darkener.*' in out and 'byol_target.*' in out
+    assert 'darkener.*' in out and 'adapt_head.*' in out
 
 
 @pytest.mark.slow  # trained_checkpoint: a training run
@@ -109,13 +118,12 @@ def test_split_keeps_task_keys_and_counts_the_rest():
         'backbone.w': torch.zeros(1),
         'head.fc.bias': torch.zeros(1),
         'darkener.conv0.depthwise.weight': torch.zeros(1),
-        'byol_target.module.encoder.w': torch.zeros(1),
-        'byol_projector.w': torch.zeros(1),
+        'adapt_head.target.module.encoder.w': torch.zeros(1),
+        'adapt_head.projector.w': torch.zeros(1),
     }
     task, dropped = extractor.split_task_state(state, 'ck.pth')
     assert list(task) == ['backbone.w', 'head.fc.bias']
-    assert dropped == {'darkener.': 1, 'byol_target.': 1,
-                       'byol_projector.': 1}
+    assert dropped == {'darkener.': 1, 'adapt_head.': 2}
     with pytest.raises(ValueError, match='holds only SimMinMax parts'):
         extractor.split_task_state(
             {'darkener.w': torch.zeros(1)}, 'ck.pth')
@@ -128,7 +136,8 @@ def test_config_verifies_the_output(trained_checkpoint, tmp_path):
     both shapes, and nothing is written."""
     from mmengine.config import Config
 
-    simmm = dict(type='mmsimmm.SimMinMax', task_model=tiny_classifier_cfg(),
+    simmm = dict(type='mmsimmm.SimMinMax', darken_head=DARKEN_HEAD,
+                 task_model=tiny_classifier_cfg(),
                  darkener=dict(type='mmsimmm.DarkeningModule'))
     for name, model in (('simmm', simmm), ('plain', tiny_classifier_cfg())):
         config = str(tmp_path / f'{name}.py')
