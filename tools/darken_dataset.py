@@ -61,24 +61,26 @@ import torch
 from mmengine.utils import ProgressBar
 
 from mmsimmm.apis import (
+    build_darkener,
+    darken_rgb,
+    exposure_input,
+    path_seed,
+    sample_level,
+)
+from mmsimmm.utils.cli import (
     add_darkener_checkpoint_argument,
     add_exposure_arguments,
     check_exposure_arguments,
 )
-from mmsimmm.apis.darken_files import (
+from mmsimmm.utils.file_io import (
     ImageReadError,
     RunSummary,
-    build_darkener,
     check_output_outside,
     copy_file,
-    darken_rgb,
-    exposure_input,
     find_files,
     is_image,
-    path_seed,
     read_rgb,
     resize_rgb,
-    sample_level,
     write_rgb,
 )
 

@@ -44,18 +44,20 @@ import torch
 from mmengine.utils import ProgressBar
 
 from mmsimmm.apis import (
+    build_darkener,
+    exposure_input,
+    path_seed,
+    sample_level,
+)
+from mmsimmm.utils.cli import (
     add_darkener_checkpoint_argument,
     add_exposure_arguments,
     check_exposure_arguments,
 )
-from mmsimmm.apis.darken_files import (
+from mmsimmm.utils.file_io import (
     TEMP_PREFIX,
     atomic_output,
-    build_darkener,
     check_output_outside,
-    exposure_input,
-    path_seed,
-    sample_level,
 )
 
 FOURCC = {'.avi': 'XVID', '.mp4': 'mp4v'}

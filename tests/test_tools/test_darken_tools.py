@@ -13,13 +13,9 @@ import pytest
 import torch
 
 import mmsimmm  # noqa: F401
-from mmsimmm.apis.darken_files import (
-    atomic_output,
-    exposure_input,
-    path_seed,
-    read_rgb,
-)
+from mmsimmm.apis import exposure_input, path_seed
 from mmsimmm.models.darkeners import DarkeningModule
+from mmsimmm.utils.file_io import atomic_output, read_rgb
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEIGHT, WIDTH = 24, 40
@@ -81,10 +77,10 @@ def mtimes(root: Path) -> dict:
 def expected_dark(src: Path, rel: str, checkpoint: str, seed: int = 0,
                   level: float = None, patch_ratio: int = 16) -> np.ndarray:
     """Re-derive a darkened image from the documented conventions."""
-    from mmsimmm.apis import load_darkener
-    from mmsimmm.apis.darken_files import (
+    from mmsimmm.apis import (
         ExposureNoise,
         darken_rgb,
+        load_darkener,
         sample_level,
     )
     rgb = read_rgb(str(src / rel))
@@ -211,7 +207,7 @@ def test_darken_sweep_grid(folder, tmp_path, checkpoint, capsys):
 
 
 def test_darken_untrained_warns(folder, tmp_path, monkeypatch):
-    import mmsimmm.apis.darken_files as darken_files
+    import mmsimmm.apis.inference as darken_files
     messages = []
     monkeypatch.setattr(darken_files, 'print_log',
                         lambda msg, **kwargs: messages.append((msg, kwargs)))
@@ -345,13 +341,13 @@ def test_darken_dataset_cityscapes_official_preset(cityscapes, tmp_path,
     """The offline copy of the official segmentation recipe: train images
     only, resized (LANCZOS) before darkening, 64-pixel noise cells on a
     floor grid."""
-    from mmsimmm.apis import load_darkener
-    from mmsimmm.apis.darken_files import (
+    from mmsimmm.apis import (
         ExposureNoise,
         darken_rgb,
-        resize_rgb,
+        load_darkener,
         sample_level,
     )
+    from mmsimmm.utils.file_io import resize_rgb
     base = [str(cityscapes), str(tmp_path / 'dark'), '--checkpoint',
             checkpoint, '--preset', 'cityscapes-official']
     args = darken_dataset.parse_args(base)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import mmsimmm  # noqa: F401
-from mmsimmm.apis.darken_files import ExposureNoise
+from mmsimmm.apis import ExposureNoise
 from mmsimmm.models.darkeners import exposure_noise_map
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

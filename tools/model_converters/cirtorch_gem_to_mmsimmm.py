@@ -34,13 +34,13 @@ from typing import Dict, List, Optional
 
 import torch
 
-from mmsimmm.apis.converters import (
+from mmsimmm.models.utils.whitening import check_whitening, save_whitening
+from mmsimmm.utils.checkpoint_check import strip_module_prefix
+from mmsimmm.utils.checkpoint_io import (
     add_force_argument,
     check_outputs,
     save_verified,
 )
-from mmsimmm.models.utils.whitening import check_whitening, save_whitening
-from mmsimmm.utils.checkpoint_check import strip_module_prefix
 
 PREFIXES = [
     ('features.0.', 'backbone.conv1.'),

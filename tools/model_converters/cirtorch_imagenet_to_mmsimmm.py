@@ -64,7 +64,8 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from mmsimmm.apis.converters import (
+from mmsimmm.utils.checkpoint_check import check_strict_match, listed
+from mmsimmm.utils.checkpoint_io import (
     add_allow_pickle_argument,
     add_force_argument,
     check_outputs,
@@ -72,7 +73,6 @@ from mmsimmm.apis.converters import (
     save_verified,
     unwrap_state_dict,
 )
-from mmsimmm.utils.checkpoint_check import check_strict_match, listed
 
 BN_COUNTER = 'num_batches_tracked'
 

@@ -34,7 +34,9 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
-from mmsimmm.apis.converters import (
+from mmsimmm.datasets.codan import CODAN_CLASSES
+from mmsimmm.utils.checkpoint_check import listed
+from mmsimmm.utils.checkpoint_io import (
     add_allow_pickle_argument,
     add_force_argument,
     check_outputs,
@@ -42,8 +44,6 @@ from mmsimmm.apis.converters import (
     save_verified,
     unwrap_state_dict,
 )
-from mmsimmm.datasets.codan import CODAN_CLASSES
-from mmsimmm.utils.checkpoint_check import listed
 
 BYOL_ONLINE = 'resnet.'
 BYOL_PREFIXES = (BYOL_ONLINE, 'encoder_k.', 'head_q.', 'head_k.', 'pred.')

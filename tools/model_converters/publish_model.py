@@ -37,16 +37,16 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from mmsimmm.apis.converters import (
+from mmsimmm.utils.checkpoint_check import (
+    SIMMINMAX_PREFIXES,
+    split_simminmax_parts,
+)
+from mmsimmm.utils.checkpoint_io import (
     add_allow_pickle_argument,
     add_force_argument,
     check_outputs,
     load_checkpoint_dict,
     unwrap_state_dict,
-)
-from mmsimmm.utils.checkpoint_check import (
-    SIMMINMAX_PREFIXES,
-    split_simminmax_parts,
 )
 
 # source meta entries a release keeps (all plain values)

@@ -38,7 +38,8 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
-from mmsimmm.apis.converters import (
+from mmsimmm.utils.checkpoint_check import split_simminmax_parts
+from mmsimmm.utils.checkpoint_io import (
     add_allow_pickle_argument,
     add_force_argument,
     check_outputs,
@@ -47,7 +48,6 @@ from mmsimmm.apis.converters import (
     save_verified,
     unwrap_state_dict,
 )
-from mmsimmm.utils.checkpoint_check import split_simminmax_parts
 
 
 def split_task_state(state: Dict[str, torch.Tensor], path: str

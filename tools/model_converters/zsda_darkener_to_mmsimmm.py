@@ -29,13 +29,13 @@ from typing import Optional, Sequence
 import torch
 
 from mmsimmm.apis import convert_zsda_darkener
-from mmsimmm.apis.converters import (
+from mmsimmm.registry import MODELS
+from mmsimmm.utils.checkpoint_io import (
     add_force_argument,
     check_outputs,
     save_verified,
     unpickling_culprit,
 )
-from mmsimmm.registry import MODELS
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -41,7 +41,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 import mmsimmm  # noqa: F401  (must precede mmaction.models)
-from mmsimmm.apis.converters import (
+from mmsimmm.datasets.arid import ARID_CLASSES
+from mmsimmm.utils.checkpoint_check import listed
+from mmsimmm.utils.checkpoint_io import (
     add_allow_pickle_argument,
     add_force_argument,
     check_outputs,
@@ -49,8 +51,6 @@ from mmsimmm.apis.converters import (
     save_verified,
     unwrap_state_dict,
 )
-from mmsimmm.datasets.arid import ARID_CLASSES
-from mmsimmm.utils.checkpoint_check import listed
 
 BYOL_ONLINE = 'encoder_q.'
 BYOL_PREFIXES = (BYOL_ONLINE, 'encoder_k.', 'head_q.', 'head_k.', 'pred.')

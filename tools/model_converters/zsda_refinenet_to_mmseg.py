@@ -34,13 +34,13 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from mmseg.datasets import CityscapesDataset
 
-from mmsimmm.apis.converters import (
+from mmsimmm.models.decode_heads import RefineNetHead  # noqa: F401
+from mmsimmm.utils.checkpoint_check import strip_module_prefix
+from mmsimmm.utils.checkpoint_io import (
     add_force_argument,
     check_outputs,
     save_verified,
 )
-from mmsimmm.models.decode_heads import RefineNetHead  # noqa: F401
-from mmsimmm.utils.checkpoint_check import strip_module_prefix
 
 BYOL_ONLY_PREFIXES = ('encoder_k.', 'head_q.', 'head_k.', 'pred.')
 BACKBONE_PREFIX = 'resnet.'

@@ -1,20 +1,20 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
-"""Options shared by the darkening command-line tools.
+"""Command-line options shared by the repository's darkening tools.
 
-``tools/darken.py``, ``tools/darken_dataset.py``, ``tools/darken_video.py``
-and ``tools/analysis_tools/feature_similarity.py`` draw exposure levels
-and exposure-map noise the same way (method 4.1);
-:func:`add_exposure_arguments` gives them the same options and
-:func:`check_exposure_arguments` checks them before any work starts. The
-first three read the darkener the same way
-(:func:`add_darkener_checkpoint_argument`).
+The darkening tools (images, dataset trees, videos) and the
+feature-similarity analysis draw exposure levels and exposure-map noise the
+same way (method 4.1): :func:`add_exposure_arguments` gives them the same
+options and :func:`check_exposure_arguments` checks them before any work
+starts. The darkener is read the same way by all of them
+(:func:`add_darkener_checkpoint_argument`). This module builds on
+:mod:`mmsimmm.apis` and is therefore not imported by
+``mmsimmm.utils`` itself.
 """
 import argparse
 from typing import Optional
 
+from mmsimmm.apis.inference import ExposureNoise
 from mmsimmm.models.darkeners import PATCH_GRIDS, validate_exposure_range
-
-from .darken_files import ExposureNoise
 
 #: Values of ``add_exposure_arguments(exposure=...)``.
 EXPOSURE_MODES = ('one', 'many')

@@ -1,5 +1,5 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
-"""Helpers shared by the checkpoint converters (``tools/model_converters``).
+"""Reading and writing checkpoints for the repository's converters.
 
 By default a source checkpoint is unpickled with ``weights_only=True``
 (tensors and plain containers only); ``--allow-pickle``
