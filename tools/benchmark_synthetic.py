@@ -185,14 +185,7 @@ def _plan_seed(runs: List[dict], methods: Sequence[run_demo.Method],
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Args:
-        argv (list[str], optional): Arguments. Defaults to None.
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
+    """Parse ``argv`` (default: ``sys.argv[1:]``); see ``--help``."""
     parser = argparse.ArgumentParser(
         description='Synthetic day->night benchmark: train and test every '
         'configs/demo method over several seeds; write results.md (mean '

@@ -469,14 +469,7 @@ def darkening_grid(checkpoint: str,
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Args:
-        argv (list[str], optional): Arguments. Defaults to None.
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
+    """Parse ``argv`` (default: ``sys.argv[1:]``); see ``--help``."""
     parser = argparse.ArgumentParser(
         description='CPU demo of Similarity Min-Max on synthetic day->night '
         'shapes: trains the day-only baseline and SimMinMax with '

@@ -51,15 +51,7 @@ LEVEL_CHANNELS = {
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Args:
-        argv (list[str], optional): Arguments. Defaults to None
-            (``sys.argv[1:]``).
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
+    """Parse ``argv`` (default: ``sys.argv[1:]``); see ``--help``."""
     parser = argparse.ArgumentParser(
         description='Peak RSS and step time of a SimMinMax adapt step vs a '
         'supervised step of the same segmentation model (CPU).')

@@ -192,15 +192,7 @@ def publish(src: str,
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Args:
-        argv (list[str], optional): Arguments. Defaults to None
-            (``sys.argv[1:]``).
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
+    """Parse ``argv`` (default: ``sys.argv[1:]``); see ``--help``."""
     parser = argparse.ArgumentParser(
         description='Publish a checkpoint: weights and plain meta only, '
         'saved as OUT-<sha256[:8]>.pth.')

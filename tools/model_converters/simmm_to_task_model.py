@@ -105,15 +105,7 @@ def build_task_model(config: str) -> torch.nn.Module:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Args:
-        argv (list[str], optional): Arguments. Defaults to None
-            (``sys.argv[1:]``).
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
+    """Parse ``argv`` (default: ``sys.argv[1:]``); see ``--help``."""
     parser = argparse.ArgumentParser(
         description='Write the task model of a SimMinMax checkpoint as a '
         'plain checkpoint for the upstream toolkit.')
