@@ -29,10 +29,10 @@ one E ~ U(0, 0.2) and one noise map (sigma 0.025, 64-pixel cells on a
 floor grid, ``(H // 64, W // 64)``) per image, 8-bit PNG, nothing else
 copied; options given explicitly override the preset. The segmentation
 adaptation reads such a copy with ``mmsimmm.LoadPairedDarkImage``
-(``configs/simmm_refinenet_*_offline.py``).
+(``the segmentation configs simminmax_refinenet_*_offline.py``).
 
 Resumable: existing outputs are skipped; outputs appear only when
-complete. The settings are stored in ``DST/.simmm_darken.json`` and a
+complete. The settings are stored in ``DST/.simminmax_darken.json`` and a
 rerun with different settings is refused. Unreadable images are reported
 at the end and skipped (exit code 1).
 
@@ -84,7 +84,7 @@ from mmsimmm.utils.file_io import (
     write_rgb,
 )
 
-SETTINGS_FILE = '.simmm_darken.json'
+SETTINGS_FILE = '.simminmax_darken.json'
 #: Folder names that hold label maps in common segmentation layouts.
 LABEL_FOLDERS = ('gtfine', 'gtcoarse', 'gt', 'ann_dir', 'annotations',
                  'labels', 'label', 'masks', 'mask', 'segmentationclass',

@@ -262,7 +262,7 @@ def test_darken_dataset_cityscapes_tree(cityscapes, tmp_path, checkpoint,
     dst_files = sorted(
         p.relative_to(dst).as_posix() for p in dst.rglob('*')
         if p.is_file() or p.is_symlink())
-    assert dst_files == sorted(src_files + ['.simmm_darken.json'])
+    assert dst_files == sorted(src_files + ['.simminmax_darken.json'])
     for rel in src_files:
         if rel.startswith('gtFine'):
             assert (dst / rel).is_symlink()
@@ -323,7 +323,7 @@ def test_darken_dataset_classification_tree_copy(tmp_path, checkpoint,
     assert not (dst / 'meta' / 'train.txt').is_symlink()
     assert read_rgb(str(dst / 'train' / 'car' / '1.jpg')).shape == (HEIGHT,
                                                                      WIDTH, 3)
-    settings_file = dst / '.simmm_darken.json'
+    settings_file = dst / '.simminmax_darken.json'
     settings = json.loads(settings_file.read_text())
     assert settings['noise'] == dict(std=0.025, patch_ratio=16, grid='ceil')
     # a copy of an earlier version (no recorded grid: ceil) still matches
@@ -377,7 +377,7 @@ def test_darken_dataset_cityscapes_official_preset(cityscapes, tmp_path,
         f'leftImg8bit/train/aachen/aachen_00000{i}_000019_leftImg8bit.png'
         for i in range(2)
     ]
-    assert written == ['.simmm_darken.json'] + train
+    assert written == ['.simminmax_darken.json'] + train
     darkener = load_darkener(checkpoint)
     for rel in train:
         day = resize_rgb(read_rgb(str(cityscapes / rel)), size)
@@ -391,7 +391,7 @@ def test_darken_dataset_cityscapes_official_preset(cityscapes, tmp_path,
         written = read_rgb(str(dst / rel))
         np.testing.assert_array_equal(written, expected['floor'])
         assert not np.array_equal(written, expected['ceil'])
-    settings = json.loads((dst / '.simmm_darken.json').read_text())
+    settings = json.loads((dst / '.simminmax_darken.json').read_text())
     assert settings['resize'] == [100, 150]
     assert settings['noise'] == dict(std=0.025, patch_ratio=64,
                                      grid='floor')

@@ -30,8 +30,9 @@ Example::
 
     python tools/analysis_tools/feature_similarity.py \\
         configs/classification/simminmax_resnet18_codan.py \\
-        --checkpoints work_dirs/day.pth work_dirs/simmm/iter_40000.pth \\
-        --labels day-only simmm --darkener work_dirs/simmm/iter_5000.pth \\
+        --checkpoints work_dirs/day.pth work_dirs/simminmax/iter_40000.pth \\
+        --labels day-only simminmax \\
+        --darkener work_dirs/simminmax/iter_5000.pth \\
         --split test --num-images 200 --out-dir work_dirs/similarity
 """
 import argparse

@@ -114,7 +114,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 # ------------------------------------------------------------ one process
-def load_simmm_config(path: str,
+def load_simminmax_config(path: str,
                       depth: Optional[int],
                       crop: Sequence[int],
                       cfg_options: Sequence[str] = ()):
@@ -159,7 +159,7 @@ def measure(args: argparse.Namespace) -> Dict[str, float]:
         the RSS before the measured steps) and ``step_s`` (median).
     """
     torch.set_num_threads(args.threads)
-    cfg = load_simmm_config(args.config, args.depth, args.crop,
+    cfg = load_simminmax_config(args.config, args.depth, args.crop,
                             args.cfg_options)
     kind = KIND_OF_MODE[args.worker]
     steps = build_steps(cfg, [kind], torch.device('cpu'), args.batch,

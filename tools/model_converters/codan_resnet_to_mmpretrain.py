@@ -23,7 +23,7 @@ the written file is read back and checked to load strictly into that
 Example::
 
     python tools/model_converters/codan_resnet_to_mmpretrain.py \\
-        model_best.pt checkpoints/simmm_r18_codan.pth --num-classes 10
+        model_best.pt checkpoints/simminmax_r18_codan.pth --num-classes 10
 """
 import argparse
 import os.path as osp

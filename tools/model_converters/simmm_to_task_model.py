@@ -27,7 +27,7 @@ Example::
 
     python tools/model_converters/simmm_to_task_model.py \\
         work_dirs/simminmax_resnet18_codan/iter_32767.pth \\
-        checkpoints/resnet18_codan_simmm.pth --allow-pickle \\
+        checkpoints/resnet18_codan_simminmax.pth --allow-pickle \\
         --config configs/classification/simminmax_resnet18_8xb32_in1k.py
 """
 import argparse
