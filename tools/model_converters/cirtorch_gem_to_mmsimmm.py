@@ -37,7 +37,7 @@ import torch
 from mmsimmm.models.utils.whitening import check_whitening, save_whitening
 from mmsimmm.utils.checkpoint_check import strip_module_prefix
 from mmsimmm.utils.checkpoint_io import (
-    add_force_argument,
+    add_converter_arguments,
     check_outputs,
     save_verified,
 )
@@ -162,15 +162,17 @@ def convert_whitening(src: str, dst: str) -> None:
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Convert a cirtorch GeM checkpoint to mmsimmm keys.')
-    parser.add_argument('src', help='cirtorch checkpoint (.pth / .pth.tar)')
-    parser.add_argument('dst', help='output mmsimmm checkpoint')
+    add_converter_arguments(
+        parser,
+        'cirtorch checkpoint (.pth / .pth.tar)',
+        'output mmsimmm checkpoint',
+        allow_pickle=False)
     parser.add_argument(
         '--whitening',
         help="cirtorch learned-whitening file {'m', 'P'} to convert too")
     parser.add_argument(
         '--whitening-out',
         help='output whitening file (default: <dst stem>_whiten.pth)')
-    add_force_argument(parser)
     return parser.parse_args(argv)
 
 

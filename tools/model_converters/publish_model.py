@@ -30,7 +30,6 @@ import hashlib
 import io
 import os
 import os.path as osp
-import sys
 from collections import Counter
 from typing import Any, Dict, Optional, Sequence, Tuple
 
@@ -42,10 +41,10 @@ from mmsimmm.utils.checkpoint_check import (
     split_simminmax_parts,
 )
 from mmsimmm.utils.checkpoint_io import (
-    add_allow_pickle_argument,
-    add_force_argument,
+    add_converter_arguments,
     check_outputs,
     load_checkpoint_dict,
+    run_converter,
     unwrap_state_dict,
 )
 
@@ -196,15 +195,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Publish a checkpoint: weights and plain meta only, '
         'saved as OUT-<sha256[:8]>.pth.')
-    parser.add_argument('in_file', help='input checkpoint')
-    parser.add_argument('out_file', help='output name, NAME.pth')
+    add_converter_arguments(
+        parser,
+        'input checkpoint',
+        'output name, NAME.pth',
+        names=('in_file', 'out_file'))
     parser.add_argument(
         '--keep-darkener',
         action='store_true',
         help='keep the darkening module (darkener.*) of a SimMinMax '
         'checkpoint; by default only the task model is published')
-    add_force_argument(parser)
-    add_allow_pickle_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -216,8 +216,4 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (ValueError, TypeError, FileNotFoundError,
-            FileExistsError) as error:
-        sys.exit(f'Error: {error}')
+    run_converter(main)

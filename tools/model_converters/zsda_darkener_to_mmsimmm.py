@@ -31,7 +31,7 @@ import torch
 from mmsimmm.apis import convert_zsda_darkener
 from mmsimmm.registry import MODELS
 from mmsimmm.utils.checkpoint_io import (
-    add_force_argument,
+    add_converter_arguments,
     check_outputs,
     save_verified,
     unpickling_culprit,
@@ -42,9 +42,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Convert an official ZSDA darkening checkpoint '
         '(plain state_dict) to an mmsimmm DarkeningModule checkpoint.')
-    parser.add_argument('src', help='official darkening checkpoint (.pth)')
-    parser.add_argument('dst', help='output mmsimmm checkpoint')
-    add_force_argument(parser)
+    add_converter_arguments(
+        parser,
+        'official darkening checkpoint (.pth)',
+        'output mmsimmm checkpoint',
+        allow_pickle=False)
     return parser.parse_args(argv)
 
 
