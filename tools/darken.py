@@ -44,16 +44,12 @@ from mmengine.utils import ProgressBar
 
 from mmsimmm.apis import (
     build_darkener,
+    darken_image,
     darken_rgb,
     exposure_input,
     path_seed,
-    sample_level,
 )
-from mmsimmm.utils.cli import (
-    add_darkener_checkpoint_argument,
-    add_exposure_arguments,
-    check_exposure_arguments,
-)
+from mmsimmm.utils.cli import add_darkening_arguments, check_exposure_arguments
 from mmsimmm.utils.file_io import (
     ImageReadError,
     RunSummary,
@@ -92,13 +88,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('input', help='an image, a folder, or a list file '
                         '(one image path per line)')
     parser.add_argument('out_dir', help='output folder')
-    add_darkener_checkpoint_argument(parser)
+    add_darkening_arguments(parser, exposure='many')
     parser.add_argument(
         '--root',
         help='folder the paths of a list file are relative to (default: '
         'the list file\'s folder)')
-    add_exposure_arguments(parser, exposure='many')
-    parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument(
         '--sweep',
         action='store_true',
@@ -210,12 +204,8 @@ def darken_one(darkener: torch.nn.Module, rgb: np.ndarray,
                level: Optional[float], args: argparse.Namespace,
                seed: int) -> np.ndarray:
     """Darken an image at ``level`` (None: sampled from the range)."""
-    generator = torch.Generator().manual_seed(seed)
-    if level is None:
-        level = sample_level(args.exposure_range, generator)
-    exposure = exposure_input(level, rgb.shape[:2], generator,
-                              args.noise_cfg)
-    return darken_rgb(darkener, rgb, exposure)
+    return darken_image(darkener, rgb, level, args.exposure_range,
+                        args.noise_cfg, seed)
 
 
 def sweep_figure(darkener: torch.nn.Module, rgb: np.ndarray, name: str,

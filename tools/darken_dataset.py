@@ -60,22 +60,15 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from mmengine.utils import ProgressBar
 
-from mmsimmm.apis import (
-    build_darkener,
-    darken_rgb,
-    exposure_input,
-    path_seed,
-    sample_level,
-)
+from mmsimmm.apis import build_darkener, darken_image, path_seed
 from mmsimmm.utils.cli import (
-    add_darkener_checkpoint_argument,
-    add_exposure_arguments,
-    check_exposure_arguments,
+    add_darkening_arguments,
+    check_folder_arguments,
+    parse_with_preset,
 )
 from mmsimmm.utils.file_io import (
     ImageReadError,
     RunSummary,
-    check_output_outside,
     copy_file,
     find_files,
     is_image,
@@ -113,7 +106,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'with identical relative paths; copy or link everything else.')
     parser.add_argument('src', help='source dataset root')
     parser.add_argument('dst', help='output dataset root')
-    add_darkener_checkpoint_argument(parser)
     parser.add_argument(
         '--include',
         nargs='+',
@@ -146,13 +138,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         metavar=('H', 'W'),
         help='resize every darkened image to H x W (PIL LANCZOS) first; '
         'the copy has this size (default: native size)')
-    add_exposure_arguments(
+    add_darkening_arguments(
         parser,
         patch_ratio=64,
         patch_ratio_note='64 is the official segmentation setting, use '
         '16 for classification',
         patch_grid=True)
-    parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument(
         '--preset',
         choices=sorted(PRESETS),
@@ -161,18 +152,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '_leftImg8bit.png --annotations skip --resize 512 1024 '
         '--exposure-range 0 0.2 --noise-std 0.025 --patch-ratio 64 '
         '--patch-grid floor')
-    preset = parser.parse_known_args(argv)[0].preset
-    if preset is not None:
-        parser.set_defaults(**PRESETS[preset])
-    return parser.parse_args(argv)
+    return parse_with_preset(parser, PRESETS, argv)
 
 
 def check_args(args: argparse.Namespace) -> None:
     """Raise on bad arguments before any work starts."""
-    if not osp.isdir(args.src):
-        raise FileNotFoundError(f'source dataset root not found: {args.src}')
-    check_output_outside(args.src, args.dst, 'dst')
-    check_exposure_arguments(args)
+    check_folder_arguments(args, 'source dataset root')
     if args.resize is not None and min(args.resize) < 1:
         raise ValueError(f'--resize needs a positive H W, got {args.resize}')
     noise = args.noise_cfg
@@ -282,17 +267,19 @@ def check_settings(args: argparse.Namespace) -> None:
 
 
 def darken_file(rel: str, darkener: torch.nn.Module,
-                args: argparse.Namespace) -> float:
-    """Darken one image into DST; returns its exposure level."""
+                args: argparse.Namespace) -> None:
+    """Darken one image into DST."""
     rgb = read_rgb(osp.join(args.src, rel))
     if args.resize is not None:
         rgb = resize_rgb(rgb, args.resize)
-    generator = torch.Generator().manual_seed(path_seed(args.seed, rel))
-    level = sample_level(args.exposure_range, generator)
-    exposure = exposure_input(level, rgb.shape[:2], generator,
-                              args.noise_cfg)
-    write_rgb(osp.join(args.dst, rel), darken_rgb(darkener, rgb, exposure))
-    return level
+    write_rgb(
+        osp.join(args.dst, rel),
+        darken_image(
+            darkener,
+            rgb,
+            exposure_range=args.exposure_range,
+            noise=args.noise_cfg,
+            seed=path_seed(args.seed, rel)))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

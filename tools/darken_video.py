@@ -50,14 +50,13 @@ from mmsimmm.apis import (
     sample_level,
 )
 from mmsimmm.utils.cli import (
-    add_darkener_checkpoint_argument,
-    add_exposure_arguments,
-    check_exposure_arguments,
+    add_darkening_arguments,
+    check_folder_arguments,
+    parse_with_preset,
 )
 from mmsimmm.utils.file_io import (
     TEMP_PREFIX,
     atomic_output,
-    check_output_outside,
 )
 
 FOURCC = {'.avi': 'XVID', '.mp4': 'mp4v'}
@@ -83,9 +82,6 @@ class VideoResult(NamedTuple):
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    preset_parser = argparse.ArgumentParser(add_help=False)
-    preset_parser.add_argument('--preset', choices=sorted(PRESETS))
-    preset = preset_parser.parse_known_args(argv)[0].preset
     parser = argparse.ArgumentParser(
         description='Darken every .avi/.mp4 video below SRC with a trained '
         'darkening module and write copies with the same relative paths '
@@ -93,8 +89,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('src', help='folder of day videos (searched '
                         'recursively)')
     parser.add_argument('dst', help='output folder (must not lie in src)')
-    add_darkener_checkpoint_argument(parser)
-    add_exposure_arguments(
+    add_darkening_arguments(
         parser, unit='video', noise_switch=False, patch_grid=True)
     parser.add_argument(
         '--preset',
@@ -102,23 +97,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='official: the settings of the official darken_video.py '
         '(exposure range 0 0.2, noise std 0.025, 16-px cells, floor grid); '
         'options given explicitly override it')
-    parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument(
         '--batch-frames',
         type=int,
         default=16,
         help='frames darkened per forward pass')
-    if preset is not None:
-        parser.set_defaults(**PRESETS[preset])
-    return parser.parse_args(argv)
+    return parse_with_preset(parser, PRESETS, argv)
 
 
 def check_args(args: argparse.Namespace) -> None:
     """Raise on bad arguments before any work starts."""
-    if not osp.isdir(args.src):
-        raise FileNotFoundError(f'source folder not found: {args.src}')
-    check_output_outside(args.src, args.dst, 'dst')
-    check_exposure_arguments(args)
+    check_folder_arguments(args)
     if args.batch_frames < 1:
         raise ValueError(f'--batch-frames must be >= 1, got '
                          f'{args.batch_frames}')
