@@ -35,7 +35,7 @@ Examples::
 import argparse
 import os.path as osp
 import sys
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -54,7 +54,6 @@ from mmsimmm.utils.file_io import (
     ImageReadError,
     RunSummary,
     check_output_outside,
-    check_unique_outputs,
     find_files,
     is_image,
     read_rgb,
@@ -112,6 +111,21 @@ def check_args(args: argparse.Namespace) -> None:
     if args.sweep_size < 16:
         raise ValueError(f'--sweep-size must be >= 16, got '
                          f'{args.sweep_size}')
+
+
+def check_unique_outputs(outputs: Dict[str, str]) -> None:
+    """Raise if two inputs would be written to the same output.
+
+    Args:
+        outputs (Dict[str, str]): Input description -> output path.
+    """
+    seen: Dict[str, str] = {}
+    for source, out in outputs.items():
+        key = osp.normpath(out)
+        if key in seen:
+            raise ValueError(f'{seen[key]} and {source} would both be '
+                             f'written to {out}')
+        seen[key] = source
 
 
 def read_list_file(path: str, root: str) -> List[Tuple[str, str]]:

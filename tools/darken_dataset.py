@@ -54,11 +54,14 @@ import hashlib
 import json
 import os
 import os.path as osp
+import shutil
 import sys
 from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from mmengine.utils import ProgressBar
+from PIL import Image
 
 from mmsimmm.apis import build_darkener, darken_image, path_seed
 from mmsimmm.utils.cli import (
@@ -69,11 +72,10 @@ from mmsimmm.utils.cli import (
 from mmsimmm.utils.file_io import (
     ImageReadError,
     RunSummary,
-    copy_file,
+    atomic_output,
     find_files,
     is_image,
     read_rgb,
-    resize_rgb,
     write_rgb,
 )
 
@@ -153,6 +155,43 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--exposure-range 0 0.2 --noise-std 0.025 --patch-ratio 64 '
         '--patch-grid floor')
     return parse_with_preset(parser, PRESETS, argv)
+
+
+def resize_rgb(rgb: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """Resize an RGB uint8 image to ``size`` (H, W) with PIL LANCZOS.
+
+    The resize of the official offline segmentation copy (512x1024).
+
+    Args:
+        rgb (np.ndarray): ``(H, W, 3)`` RGB uint8 image.
+        size (Sequence[int]): Output ``(H, W)``.
+
+    Returns:
+        np.ndarray: The resized ``(H, W, 3)`` RGB uint8 image.
+    """
+    height, width = (int(s) for s in size)
+    if tuple(rgb.shape[:2]) == (height, width):
+        return rgb
+    resized = Image.fromarray(rgb).resize((width, height), Image.LANCZOS)
+    return np.asarray(resized)
+
+
+def copy_file(src: str, dst: str, mode: str) -> None:
+    """Copy (``'copy'``) or symlink (``'link'``) a file atomically.
+
+    Args:
+        src (str): The source file.
+        dst (str): The destination path.
+        mode (str): ``'copy'`` (content and times) or ``'link'`` (a
+            symbolic link to the absolute source path).
+    """
+    if mode not in ('copy', 'link'):
+        raise ValueError(f"mode must be 'copy' or 'link', got {mode!r}")
+    with atomic_output(dst) as temp:
+        if mode == 'copy':
+            shutil.copy2(src, temp)
+        else:
+            os.symlink(osp.abspath(src), temp)
 
 
 def check_args(args: argparse.Namespace) -> None:

@@ -11,13 +11,11 @@ The darkening tools share these conventions:
 """
 import os
 import os.path as osp
-import shutil
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Sequence
+from typing import Dict, Iterator, List
 
 import cv2
 import numpy as np
-from PIL import Image
 
 #: Extensions of the images the tools read and write (lower case).
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff',
@@ -80,21 +78,6 @@ def check_output_outside(src: str, dst: str, dst_name: str = 'output') -> None:
                          f'the input folder {src}')
 
 
-def check_unique_outputs(outputs: Dict[str, str]) -> None:
-    """Raise if two inputs would be written to the same output.
-
-    Args:
-        outputs (Dict[str, str]): Input description -> output path.
-    """
-    seen: Dict[str, str] = {}
-    for source, out in outputs.items():
-        key = osp.normpath(out)
-        if key in seen:
-            raise ValueError(f'{seen[key]} and {source} would both be '
-                             f'written to {out}')
-        seen[key] = source
-
-
 def read_rgb(path: str) -> np.ndarray:
     """Read an image as an ``(H, W, 3)`` RGB uint8 array.
 
@@ -119,25 +102,6 @@ def read_rgb(path: str) -> np.ndarray:
         raise ImageReadError('is not a readable image (empty, truncated or '
                              'of an unknown format)')
     return np.ascontiguousarray(bgr[..., ::-1])
-
-
-def resize_rgb(rgb: np.ndarray, size: Sequence[int]) -> np.ndarray:
-    """Resize an RGB uint8 image to ``size`` (H, W) with PIL LANCZOS.
-
-    The resize of the official offline segmentation copy (512x1024).
-
-    Args:
-        rgb (np.ndarray): ``(H, W, 3)`` RGB uint8 image.
-        size (Sequence[int]): Output ``(H, W)``.
-
-    Returns:
-        np.ndarray: The resized ``(H, W, 3)`` RGB uint8 image.
-    """
-    height, width = (int(s) for s in size)
-    if tuple(rgb.shape[:2]) == (height, width):
-        return rgb
-    resized = Image.fromarray(rgb).resize((width, height), Image.LANCZOS)
-    return np.asarray(resized)
 
 
 @contextmanager
@@ -179,24 +143,6 @@ def write_rgb(path: str, rgb: np.ndarray) -> None:
         raise OSError(f'OpenCV cannot encode {path} as {ext}')
     with atomic_output(path) as temp:
         encoded.tofile(temp)
-
-
-def copy_file(src: str, dst: str, mode: str) -> None:
-    """Copy (``'copy'``) or symlink (``'link'``) a file atomically.
-
-    Args:
-        src (str): The source file.
-        dst (str): The destination path.
-        mode (str): ``'copy'`` (content and times) or ``'link'`` (a
-            symbolic link to the absolute source path).
-    """
-    if mode not in ('copy', 'link'):
-        raise ValueError(f"mode must be 'copy' or 'link', got {mode!r}")
-    with atomic_output(dst) as temp:
-        if mode == 'copy':
-            shutil.copy2(src, temp)
-        else:
-            os.symlink(osp.abspath(src), temp)
 
 
 class RunSummary:
