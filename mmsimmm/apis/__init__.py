@@ -10,9 +10,11 @@ from .inference import (
     path_seed,
     sample_level,
 )
+from .video import VIDEO_FOURCC, VideoError, VideoResult, darken_video
 
 __all__ = [
     'load_darkener', 'build_darkener', 'convert_zsda_darkener',
     'darken_image', 'darken_rgb', 'exposure_input', 'sample_level',
-    'path_seed', 'ExposureNoise'
+    'path_seed', 'ExposureNoise', 'darken_video', 'VideoError',
+    'VideoResult', 'VIDEO_FOURCC'
 ]

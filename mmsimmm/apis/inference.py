@@ -16,6 +16,7 @@ Example::
     >>> dark = darken_image(darkener, 'day.png', exposure=0.1)
 """
 import hashlib
+import itertools
 import logging
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple, Union
@@ -140,6 +141,13 @@ def exposure_input(level: Union[float, torch.Tensor],
         patch_grid=noise.grid)
 
 
+def module_device(module: torch.nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (CPU if none)."""
+    for tensor in itertools.chain(module.parameters(), module.buffers()):
+        return tensor.device
+    return torch.device('cpu')
+
+
 @torch.no_grad()
 def darken_rgb(darkener: torch.nn.Module,
                rgb: np.ndarray,
@@ -162,7 +170,7 @@ def darken_rgb(darkener: torch.nn.Module,
         ``(image, curve_map, down_scale_map)`` with float32 maps shaped
         ``(3, H, W)``.
     """
-    device = next(darkener.parameters()).device
+    device = module_device(darkener)
     img = torch.from_numpy(np.ascontiguousarray(rgb)).to(device)
     img = img.permute(2, 0, 1)[None].float().div_(255)
     out = darkener(img, exposure.to(device), return_maps=return_maps)
