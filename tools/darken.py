@@ -51,7 +51,7 @@ from mmsimmm.apis import (
 )
 from mmsimmm.utils.cli import add_darkening_arguments, check_exposure_arguments
 from mmsimmm.utils.file_io import (
-    ImageReadError,
+    FILE_ERRORS,
     RunSummary,
     check_output_outside,
     find_files,
@@ -68,8 +68,6 @@ from mmsimmm.visualization import (
 
 SWEEP_LEVELS = 5
 SWEEP_SUFFIX = '_sweep.png'
-#: Errors of one file that must not abort the whole run.
-FILE_ERRORS = (ImageReadError, OSError, RuntimeError, ValueError)
 
 
 class Job(NamedTuple):

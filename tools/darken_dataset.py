@@ -58,25 +58,19 @@ import shutil
 import sys
 from typing import List, Optional, Sequence, Tuple
 
-import numpy as np
-import torch
 from mmengine.utils import ProgressBar
-from PIL import Image
 
-from mmsimmm.apis import build_darkener, darken_image, path_seed
+from mmsimmm.apis import build_darkener, darken_folder
 from mmsimmm.utils.cli import (
     add_darkening_arguments,
     check_folder_arguments,
     parse_with_preset,
 )
 from mmsimmm.utils.file_io import (
-    ImageReadError,
     RunSummary,
     atomic_output,
     find_files,
     is_image,
-    read_rgb,
-    write_rgb,
 )
 
 SETTINGS_FILE = '.simminmax_darken.json'
@@ -84,7 +78,6 @@ SETTINGS_FILE = '.simminmax_darken.json'
 LABEL_FOLDERS = ('gtfine', 'gtcoarse', 'gt', 'ann_dir', 'annotations',
                  'labels', 'label', 'masks', 'mask', 'segmentationclass',
                  'segmentationclassaug', 'labeltrainids')
-FILE_ERRORS = (ImageReadError, OSError, RuntimeError, ValueError)
 #: Option defaults of ``--preset NAME``; explicit options override them.
 PRESETS = {
     # the offline copy the official segmentation numbers were trained on
@@ -155,25 +148,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--exposure-range 0 0.2 --noise-std 0.025 --patch-ratio 64 '
         '--patch-grid floor')
     return parse_with_preset(parser, PRESETS, argv)
-
-
-def resize_rgb(rgb: np.ndarray, size: Sequence[int]) -> np.ndarray:
-    """Resize an RGB uint8 image to ``size`` (H, W) with PIL LANCZOS.
-
-    The resize of the official offline segmentation copy (512x1024).
-
-    Args:
-        rgb (np.ndarray): ``(H, W, 3)`` RGB uint8 image.
-        size (Sequence[int]): Output ``(H, W)``.
-
-    Returns:
-        np.ndarray: The resized ``(H, W, 3)`` RGB uint8 image.
-    """
-    height, width = (int(s) for s in size)
-    if tuple(rgb.shape[:2]) == (height, width):
-        return rgb
-    resized = Image.fromarray(rgb).resize((width, height), Image.LANCZOS)
-    return np.asarray(resized)
 
 
 def copy_file(src: str, dst: str, mode: str) -> None:
@@ -305,22 +279,6 @@ def check_settings(args: argparse.Namespace) -> None:
     os.replace(path + '.tmp', path)
 
 
-def darken_file(rel: str, darkener: torch.nn.Module,
-                args: argparse.Namespace) -> None:
-    """Darken one image into DST."""
-    rgb = read_rgb(osp.join(args.src, rel))
-    if args.resize is not None:
-        rgb = resize_rgb(rgb, args.resize)
-    write_rgb(
-        osp.join(args.dst, rel),
-        darken_image(
-            darkener,
-            rgb,
-            exposure_range=args.exposure_range,
-            noise=args.noise_cfg,
-            seed=path_seed(args.seed, rel)))
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     check_args(args)
@@ -331,18 +289,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     os.makedirs(args.dst, exist_ok=True)
     check_settings(args)
 
-    summary, copies = RunSummary(), RunSummary()
     progress = ProgressBar(len(images) + len(others), file=sys.stdout)
-    for rel in images:
-        if osp.isfile(osp.join(args.dst, rel)):
-            summary.skipped.append(rel)
-        else:
-            try:
-                darken_file(rel, darkener, args)
-                summary.done.append(rel)
-            except FILE_ERRORS as error:
-                summary.failed[osp.join(args.src, rel)] = str(error)
-        progress.update()
+    summary = darken_folder(
+        darkener,
+        args.src,
+        args.dst,
+        images,
+        exposure_range=args.exposure_range,
+        noise=args.noise_cfg,
+        seed=args.seed,
+        resize=args.resize,
+        on_file=progress.update)
+    copies = RunSummary()
     for rel in others:
         dst = osp.join(args.dst, rel)
         if osp.lexists(dst):

@@ -4,6 +4,7 @@ from .darkener import convert_zsda_darkener, load_darkener
 from .inference import (
     ExposureNoise,
     build_darkener,
+    darken_folder,
     darken_image,
     darken_rgb,
     exposure_input,
@@ -14,7 +15,7 @@ from .video import VIDEO_FOURCC, VideoError, VideoResult, darken_video
 
 __all__ = [
     'load_darkener', 'build_darkener', 'convert_zsda_darkener',
-    'darken_image', 'darken_rgb', 'exposure_input', 'sample_level',
-    'path_seed', 'ExposureNoise', 'darken_video', 'VideoError',
-    'VideoResult', 'VIDEO_FOURCC'
+    'darken_image', 'darken_folder', 'darken_video', 'darken_rgb',
+    'exposure_input', 'sample_level', 'path_seed', 'ExposureNoise',
+    'VideoError', 'VideoResult', 'VIDEO_FOURCC'
 ]

@@ -18,8 +18,9 @@ Example::
 import hashlib
 import itertools
 import logging
+import os.path as osp
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -31,7 +32,14 @@ from mmsimmm.models.darkeners import (
     sample_exposure,
 )
 from mmsimmm.models.darkeners.exposure import PATCH_GRIDS
-from mmsimmm.utils.file_io import read_rgb
+from mmsimmm.utils.file_io import (
+    FILE_ERRORS,
+    RunSummary,
+    find_files,
+    read_rgb,
+    resize_rgb,
+    write_rgb,
+)
 
 from .darkener import load_darkener
 
@@ -212,3 +220,62 @@ def darken_image(darkener: torch.nn.Module,
              if exposure is None else exposure)
     return darken_rgb(darkener, rgb,
                       exposure_input(level, rgb.shape[:2], generator, noise))
+
+
+def darken_folder(darkener: torch.nn.Module,
+                  src: str,
+                  dst: str,
+                  files: Optional[Sequence[str]] = None,
+                  exposure_range: Sequence[float] = (0.0, 0.2),
+                  noise: Optional[ExposureNoise] = ExposureNoise(),
+                  seed: int = 0,
+                  resize: Optional[Sequence[int]] = None,
+                  on_file: Optional[Callable[[], None]] = None) -> RunSummary:
+    """Darken the images below ``src`` into ``dst`` (same relative paths).
+
+    Each image gets one exposure level drawn from ``exposure_range`` and
+    its own exposure-map noise; both depend only on ``seed`` and the
+    image's relative path (:func:`path_seed`), so a rerun gives the same
+    files. Existing outputs are skipped (outputs appear only when
+    complete), and an image that cannot be read is recorded as failed.
+
+    Args:
+        darkener (torch.nn.Module): From :func:`load_darkener`.
+        src (str): The input folder.
+        dst (str): The output folder.
+        files (Sequence[str], optional): The images to darken, as relative
+            POSIX paths; None for every image below ``src``. Defaults to
+            None.
+        exposure_range (Sequence[float]): Range of the drawn levels.
+            Defaults to (0.0, 0.2).
+        noise (ExposureNoise, optional): Exposure-map noise; None for flat
+            maps. Defaults to ``ExposureNoise()``.
+        seed (int): The global seed. Defaults to 0.
+        resize (Sequence[int], optional): ``(H, W)`` each image is resized
+            to (PIL LANCZOS) before it is darkened. Defaults to None.
+        on_file (Callable, optional): Called after each image (e.g. a
+            progress bar's update). Defaults to None.
+
+    Returns:
+        RunSummary: The done, skipped and failed images.
+    """
+    summary = RunSummary()
+    for rel in find_files(src) if files is None else files:
+        out = osp.join(dst, rel)
+        if osp.isfile(out):
+            summary.skipped.append(rel)
+        else:
+            try:
+                rgb = read_rgb(osp.join(src, rel))
+                if resize is not None:
+                    rgb = resize_rgb(rgb, resize)
+                write_rgb(
+                    out,
+                    darken_image(darkener, rgb, None, exposure_range, noise,
+                                 path_seed(seed, rel)))
+                summary.done.append(rel)
+            except FILE_ERRORS as error:
+                summary.failed[osp.join(src, rel)] = str(error)
+        if on_file is not None:
+            on_file()
+    return summary

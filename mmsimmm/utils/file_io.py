@@ -12,10 +12,11 @@ The darkening tools share these conventions:
 import os
 import os.path as osp
 from contextlib import contextmanager
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Sequence
 
 import cv2
 import numpy as np
+from PIL import Image
 
 #: Extensions of the images the tools read and write (lower case).
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff',
@@ -28,6 +29,10 @@ JPEG_QUALITY = 95
 
 class ImageReadError(RuntimeError):
     """An input image that cannot be read or decoded."""
+
+
+#: Errors of one file that must not abort a run over many files.
+FILE_ERRORS = (ImageReadError, OSError, RuntimeError, ValueError)
 
 
 def is_image(path: str) -> bool:
@@ -102,6 +107,25 @@ def read_rgb(path: str) -> np.ndarray:
         raise ImageReadError('is not a readable image (empty, truncated or '
                              'of an unknown format)')
     return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def resize_rgb(rgb: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """Resize an RGB uint8 image to ``size`` (H, W) with PIL LANCZOS.
+
+    The resize of the official offline segmentation copy (512x1024).
+
+    Args:
+        rgb (np.ndarray): ``(H, W, 3)`` RGB uint8 image.
+        size (Sequence[int]): Output ``(H, W)``.
+
+    Returns:
+        np.ndarray: The resized ``(H, W, 3)`` RGB uint8 image.
+    """
+    height, width = (int(s) for s in size)
+    if tuple(rgb.shape[:2]) == (height, width):
+        return rgb
+    resized = Image.fromarray(rgb).resize((width, height), Image.LANCZOS)
+    return np.asarray(resized)
 
 
 @contextmanager

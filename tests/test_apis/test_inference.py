@@ -42,3 +42,24 @@ def test_darken_image_reads_a_file_and_takes_a_fixed_level(tmp_path):
     from_file = darken_image(darkener, path, exposure=0.1, noise=None)
     np.testing.assert_array_equal(
         from_file, darken_image(darkener, rgb, exposure=0.1, noise=None))
+
+
+def test_darken_folder_is_reproducible_and_resumable(tmp_path):
+    from mmsimmm.apis import darken_folder, path_seed
+    from mmsimmm.utils.file_io import read_rgb
+    src = tmp_path / 'src'
+    (src / 'sub').mkdir(parents=True)
+    for i, rel in enumerate(('a.png', 'sub/b.png')):
+        cv2.imwrite(str(src / rel), _rgb(i)[..., ::-1])
+    (src / 'broken.png').write_bytes(b'')
+    darkener = DarkeningModule().eval()
+    summary = darken_folder(darkener, str(src), str(tmp_path / 'dst'),
+                            seed=5)
+    assert summary.done == ['a.png', 'sub/b.png']
+    assert list(summary.failed) == [str(src / 'broken.png')]
+    np.testing.assert_array_equal(
+        read_rgb(str(tmp_path / 'dst' / 'sub/b.png')),
+        darken_image(darkener, _rgb(1), seed=path_seed(5, 'sub/b.png')))
+    again = darken_folder(darkener, str(src), str(tmp_path / 'dst'),
+                          files=['a.png'], seed=5)
+    assert (again.done, again.skipped) == ([], ['a.png'])

@@ -347,7 +347,7 @@ def test_darken_dataset_cityscapes_official_preset(cityscapes, tmp_path,
         load_darkener,
         sample_level,
     )
-    resize_rgb = darken_dataset.resize_rgb
+    from mmsimmm.utils.file_io import resize_rgb
     base = [str(cityscapes), str(tmp_path / 'dark'), '--checkpoint',
             checkpoint, '--preset', 'cityscapes-official']
     args = darken_dataset.parse_args(base)
