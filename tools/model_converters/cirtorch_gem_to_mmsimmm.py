@@ -200,15 +200,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     # (mmpretrain's ResNet cannot be built on the meta device)
     target = build_retriever(depth,
                              converted.get('whitening.weight')).state_dict()
+    out_meta = dict(source=osp.basename(args.src), resnet_depth=depth)
+    out_meta['cirtorch_meta'] = {k: meta[k] for k in keep if k in meta}
     save_verified(
-        dict(
-            state_dict=converted,
-            meta=dict(
-                source=osp.basename(args.src),
-                resnet_depth=depth,
-                cirtorch_meta={k: meta[k]
-                               for k in keep if k in meta})), args.dst,
-        target, f'GeMRetriever(ResNet-{depth})')
+        dict(state_dict=converted, meta=out_meta), args.dst, target,
+        f'GeMRetriever(ResNet-{depth})')
     print(f'{len(converted)} tensors -> {args.dst} (ResNet depth {depth}, '
           f'whitening layer: {"whitening.weight" in converted})')
     if 'Lw' in meta:
