@@ -5,6 +5,8 @@ Every node lists ``locations`` so that a config naming ``type='mmsimmm.X'``
 imports the package that registers ``X`` on first use. More details:
 https://mmengine.readthedocs.io/en/latest/advanced_tutorials/registry.html
 """
+from typing import List
+
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
@@ -39,46 +41,38 @@ _MODELS = ['mmsimmm.models']
 _DATASETS = ['mmsimmm.datasets']
 _EVALUATION = ['mmsimmm.evaluation']
 
+
+def _child(parent: Registry, locations: List[str]) -> Registry:
+    """A child of an MMEngine root registry, named as the root, that imports
+    ``locations`` when it is first searched."""
+    return Registry(parent.name, parent=parent, locations=locations)
+
+
 # engine
-RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, locations=_ENGINE)
-LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=_ENGINE)
-HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=_ENGINE)
-LOG_PROCESSORS = Registry(
-    'log processor', parent=MMENGINE_LOG_PROCESSORS, locations=_ENGINE)
-OPTIMIZERS = Registry(
-    'optimizer', parent=MMENGINE_OPTIMIZERS, locations=_ENGINE)
-OPTIM_WRAPPERS = Registry(
-    'optim wrapper', parent=MMENGINE_OPTIM_WRAPPERS, locations=_ENGINE)
-OPTIM_WRAPPER_CONSTRUCTORS = Registry(
-    'optimizer wrapper constructor',
-    parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
-    locations=_ENGINE)
-PARAM_SCHEDULERS = Registry(
-    'parameter scheduler',
-    parent=MMENGINE_PARAM_SCHEDULERS,
-    locations=_ENGINE)
+RUNNERS = _child(MMENGINE_RUNNERS, _ENGINE)
+LOOPS = _child(MMENGINE_LOOPS, _ENGINE)
+HOOKS = _child(MMENGINE_HOOKS, _ENGINE)
+LOG_PROCESSORS = _child(MMENGINE_LOG_PROCESSORS, _ENGINE)
+OPTIMIZERS = _child(MMENGINE_OPTIMIZERS, _ENGINE)
+OPTIM_WRAPPERS = _child(MMENGINE_OPTIM_WRAPPERS, _ENGINE)
+OPTIM_WRAPPER_CONSTRUCTORS = _child(MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+                                    _ENGINE)
+PARAM_SCHEDULERS = _child(MMENGINE_PARAM_SCHEDULERS, _ENGINE)
 
 # datasets
-DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=_DATASETS)
-DATA_SAMPLERS = Registry(
-    'data sampler', parent=MMENGINE_DATA_SAMPLERS, locations=_DATASETS)
-TRANSFORMS = Registry(
-    'transform', parent=MMENGINE_TRANSFORMS, locations=_DATASETS)
+DATASETS = _child(MMENGINE_DATASETS, _DATASETS)
+DATA_SAMPLERS = _child(MMENGINE_DATA_SAMPLERS, _DATASETS)
+TRANSFORMS = _child(MMENGINE_TRANSFORMS, _DATASETS)
 
 # models
-MODELS = Registry('model', parent=MMENGINE_MODELS, locations=_MODELS)
-MODEL_WRAPPERS = Registry(
-    'model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, locations=_MODELS)
-TASK_UTILS = Registry(
-    'task util', parent=MMENGINE_TASK_UTILS, locations=_MODELS)
+MODELS = _child(MMENGINE_MODELS, _MODELS)
+MODEL_WRAPPERS = _child(MMENGINE_MODEL_WRAPPERS, _MODELS)
+TASK_UTILS = _child(MMENGINE_TASK_UTILS, _MODELS)
 
 # evaluation
-METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=_EVALUATION)
-EVALUATOR = Registry(
-    'evaluator', parent=MMENGINE_EVALUATOR, locations=_EVALUATION)
+METRICS = _child(MMENGINE_METRICS, _EVALUATION)
+EVALUATOR = _child(MMENGINE_EVALUATOR, _EVALUATION)
 
 # visualization
-VISUALIZERS = Registry(
-    'visualizer', parent=MMENGINE_VISUALIZERS, locations=_ENGINE)
-VISBACKENDS = Registry(
-    'vis_backend', parent=MMENGINE_VISBACKENDS, locations=_ENGINE)
+VISUALIZERS = _child(MMENGINE_VISUALIZERS, _ENGINE)
+VISBACKENDS = _child(MMENGINE_VISBACKENDS, _ENGINE)

@@ -142,9 +142,6 @@ MESSAGE_CALLS = {
     'warn', 'warning', 'error', 'info', 'print_log', 'add_argument',
     'ArgumentParser'
 }
-# mmsimmm/apis/darkener.py (CONVERTER) is reworded with the apis redesign
-# of issue 20, which owns that file
-NOT_YET_REWORDED = {'apis/darkener.py'}
 
 
 def _strings(node: ast.AST, constants: dict) -> list:
@@ -220,8 +217,6 @@ def test_library_messages_name_no_repository_paths():
     offenders = []
     for path in LIBRARY_FILES:
         relative = osp.relpath(path, PACKAGE_DIR).replace(osp.sep, '/')
-        if relative in NOT_YET_REWORDED:
-            continue
         with open(path) as f:
             tree = ast.parse(f.read(), path)
         offenders += [

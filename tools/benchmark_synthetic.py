@@ -185,27 +185,12 @@ def _plan_seed(runs: List[dict], methods: Sequence[run_demo.Method],
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Args:
-        argv (list[str], optional): Arguments. Defaults to None.
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
+    """Parse ``argv`` (default: ``sys.argv[1:]``); see ``--help``."""
     parser = argparse.ArgumentParser(
         description='Synthetic day->night benchmark: train and test every '
         'configs/demo method over several seeds; write results.md (mean '
         '+- std) and results.json (raw numbers).')
-    parser.add_argument(
-        '--work-dir',
-        default='work_dirs/benchmark_synthetic',
-        help='work dir (default: work_dirs/benchmark_synthetic)')
-    parser.add_argument(
-        '--data-root',
-        default='data/synthetic_day_night',
-        help='dataset cache; generated when missing (default: '
-        'data/synthetic_day_night)')
+    run_demo.add_demo_arguments(parser, 'work_dirs/benchmark_synthetic')
     parser.add_argument(
         '--seeds',
         type=int,
@@ -222,18 +207,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'simminmax_quarterres_maps (map_downsample), '
         'simminmax_bn_separate, simminmax_bn_joint (BatchNorm))')
     parser.add_argument(
-        '--threads',
-        type=int,
-        default=1,
-        help='torch CPU threads (default: 1)')
-    parser.add_argument(
         '--resume',
         action='store_true',
         help='keep the runs already in <work-dir>/results.json')
-    parser.add_argument(
-        '--tiny',
-        action='store_true',
-        help='smoke run: 32x32 images, 2 per class, 1-2 iterations')
     return parser.parse_args(argv)
 
 

@@ -35,7 +35,7 @@ Examples::
 import argparse
 import os.path as osp
 import sys
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -43,23 +43,20 @@ import torch
 from mmengine.utils import ProgressBar
 
 from mmsimmm.apis import (
-    add_darkener_checkpoint_argument,
-    add_exposure_arguments,
-    check_exposure_arguments,
-)
-from mmsimmm.apis.darken_files import (
-    ImageReadError,
-    RunSummary,
     build_darkener,
-    check_output_outside,
-    check_unique_outputs,
+    darken_image,
     darken_rgb,
     exposure_input,
+    path_seed,
+)
+from mmsimmm.utils.cli import add_darkening_arguments, check_exposure_arguments
+from mmsimmm.utils.file_io import (
+    FILE_ERRORS,
+    RunSummary,
+    check_output_outside,
     find_files,
     is_image,
-    path_seed,
     read_rgb,
-    sample_level,
     write_rgb,
 )
 from mmsimmm.visualization import (
@@ -71,8 +68,6 @@ from mmsimmm.visualization import (
 
 SWEEP_LEVELS = 5
 SWEEP_SUFFIX = '_sweep.png'
-#: Errors of one file that must not abort the whole run.
-FILE_ERRORS = (ImageReadError, OSError, RuntimeError, ValueError)
 
 
 class Job(NamedTuple):
@@ -90,13 +85,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('input', help='an image, a folder, or a list file '
                         '(one image path per line)')
     parser.add_argument('out_dir', help='output folder')
-    add_darkener_checkpoint_argument(parser)
+    add_darkening_arguments(parser, exposure='many')
     parser.add_argument(
         '--root',
         help='folder the paths of a list file are relative to (default: '
         'the list file\'s folder)')
-    add_exposure_arguments(parser, exposure='many')
-    parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument(
         '--sweep',
         action='store_true',
@@ -116,6 +109,21 @@ def check_args(args: argparse.Namespace) -> None:
     if args.sweep_size < 16:
         raise ValueError(f'--sweep-size must be >= 16, got '
                          f'{args.sweep_size}')
+
+
+def check_unique_outputs(outputs: Dict[str, str]) -> None:
+    """Raise if two inputs would be written to the same output.
+
+    Args:
+        outputs (Dict[str, str]): Input description -> output path.
+    """
+    seen: Dict[str, str] = {}
+    for source, out in outputs.items():
+        key = osp.normpath(out)
+        if key in seen:
+            raise ValueError(f'{seen[key]} and {source} would both be '
+                             f'written to {out}')
+        seen[key] = source
 
 
 def read_list_file(path: str, root: str) -> List[Tuple[str, str]]:
@@ -208,12 +216,8 @@ def darken_one(darkener: torch.nn.Module, rgb: np.ndarray,
                level: Optional[float], args: argparse.Namespace,
                seed: int) -> np.ndarray:
     """Darken an image at ``level`` (None: sampled from the range)."""
-    generator = torch.Generator().manual_seed(seed)
-    if level is None:
-        level = sample_level(args.exposure_range, generator)
-    exposure = exposure_input(level, rgb.shape[:2], generator,
-                              args.noise_cfg)
-    return darken_rgb(darkener, rgb, exposure)
+    return darken_image(darkener, rgb, level, args.exposure_range,
+                        args.noise_cfg, seed)
 
 
 def sweep_figure(darkener: torch.nn.Module, rgb: np.ndarray, name: str,

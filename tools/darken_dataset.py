@@ -29,10 +29,10 @@ one E ~ U(0, 0.2) and one noise map (sigma 0.025, 64-pixel cells on a
 floor grid, ``(H // 64, W // 64)``) per image, 8-bit PNG, nothing else
 copied; options given explicitly override the preset. The segmentation
 adaptation reads such a copy with ``mmsimmm.LoadPairedDarkImage``
-(``configs/simmm_refinenet_*_offline.py``).
+(``the segmentation configs simminmax_refinenet_*_offline.py``).
 
 Resumable: existing outputs are skipped; outputs appear only when
-complete. The settings are stored in ``DST/.simmm_darken.json`` and a
+complete. The settings are stored in ``DST/.simminmax_darken.json`` and a
 rerun with different settings is refused. Unreadable images are reported
 at the end and skipped (exit code 1).
 
@@ -54,40 +54,30 @@ import hashlib
 import json
 import os
 import os.path as osp
+import shutil
 import sys
 from typing import List, Optional, Sequence, Tuple
 
-import torch
 from mmengine.utils import ProgressBar
 
-from mmsimmm.apis import (
-    add_darkener_checkpoint_argument,
-    add_exposure_arguments,
-    check_exposure_arguments,
+from mmsimmm.apis import build_darkener, darken_folder
+from mmsimmm.utils.cli import (
+    add_darkening_arguments,
+    check_folder_arguments,
+    parse_with_preset,
 )
-from mmsimmm.apis.darken_files import (
-    ImageReadError,
+from mmsimmm.utils.file_io import (
     RunSummary,
-    build_darkener,
-    check_output_outside,
-    copy_file,
-    darken_rgb,
-    exposure_input,
+    atomic_output,
     find_files,
     is_image,
-    path_seed,
-    read_rgb,
-    resize_rgb,
-    sample_level,
-    write_rgb,
 )
 
-SETTINGS_FILE = '.simmm_darken.json'
+SETTINGS_FILE = '.simminmax_darken.json'
 #: Folder names that hold label maps in common segmentation layouts.
 LABEL_FOLDERS = ('gtfine', 'gtcoarse', 'gt', 'ann_dir', 'annotations',
                  'labels', 'label', 'masks', 'mask', 'segmentationclass',
                  'segmentationclassaug', 'labeltrainids')
-FILE_ERRORS = (ImageReadError, OSError, RuntimeError, ValueError)
 #: Option defaults of ``--preset NAME``; explicit options override them.
 PRESETS = {
     # the offline copy the official segmentation numbers were trained on
@@ -111,7 +101,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'with identical relative paths; copy or link everything else.')
     parser.add_argument('src', help='source dataset root')
     parser.add_argument('dst', help='output dataset root')
-    add_darkener_checkpoint_argument(parser)
     parser.add_argument(
         '--include',
         nargs='+',
@@ -144,13 +133,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         metavar=('H', 'W'),
         help='resize every darkened image to H x W (PIL LANCZOS) first; '
         'the copy has this size (default: native size)')
-    add_exposure_arguments(
+    add_darkening_arguments(
         parser,
         patch_ratio=64,
         patch_ratio_note='64 is the official segmentation setting, use '
         '16 for classification',
         patch_grid=True)
-    parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument(
         '--preset',
         choices=sorted(PRESETS),
@@ -159,18 +147,30 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '_leftImg8bit.png --annotations skip --resize 512 1024 '
         '--exposure-range 0 0.2 --noise-std 0.025 --patch-ratio 64 '
         '--patch-grid floor')
-    preset = parser.parse_known_args(argv)[0].preset
-    if preset is not None:
-        parser.set_defaults(**PRESETS[preset])
-    return parser.parse_args(argv)
+    return parse_with_preset(parser, PRESETS, argv)
+
+
+def copy_file(src: str, dst: str, mode: str) -> None:
+    """Copy (``'copy'``) or symlink (``'link'``) a file atomically.
+
+    Args:
+        src (str): The source file.
+        dst (str): The destination path.
+        mode (str): ``'copy'`` (content and times) or ``'link'`` (a
+            symbolic link to the absolute source path).
+    """
+    if mode not in ('copy', 'link'):
+        raise ValueError(f"mode must be 'copy' or 'link', got {mode!r}")
+    with atomic_output(dst) as temp:
+        if mode == 'copy':
+            shutil.copy2(src, temp)
+        else:
+            os.symlink(osp.abspath(src), temp)
 
 
 def check_args(args: argparse.Namespace) -> None:
     """Raise on bad arguments before any work starts."""
-    if not osp.isdir(args.src):
-        raise FileNotFoundError(f'source dataset root not found: {args.src}')
-    check_output_outside(args.src, args.dst, 'dst')
-    check_exposure_arguments(args)
+    check_folder_arguments(args, 'source dataset root')
     if args.resize is not None and min(args.resize) < 1:
         raise ValueError(f'--resize needs a positive H W, got {args.resize}')
     noise = args.noise_cfg
@@ -279,20 +279,6 @@ def check_settings(args: argparse.Namespace) -> None:
     os.replace(path + '.tmp', path)
 
 
-def darken_file(rel: str, darkener: torch.nn.Module,
-                args: argparse.Namespace) -> float:
-    """Darken one image into DST; returns its exposure level."""
-    rgb = read_rgb(osp.join(args.src, rel))
-    if args.resize is not None:
-        rgb = resize_rgb(rgb, args.resize)
-    generator = torch.Generator().manual_seed(path_seed(args.seed, rel))
-    level = sample_level(args.exposure_range, generator)
-    exposure = exposure_input(level, rgb.shape[:2], generator,
-                              args.noise_cfg)
-    write_rgb(osp.join(args.dst, rel), darken_rgb(darkener, rgb, exposure))
-    return level
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     check_args(args)
@@ -303,18 +289,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     os.makedirs(args.dst, exist_ok=True)
     check_settings(args)
 
-    summary, copies = RunSummary(), RunSummary()
     progress = ProgressBar(len(images) + len(others), file=sys.stdout)
-    for rel in images:
-        if osp.isfile(osp.join(args.dst, rel)):
-            summary.skipped.append(rel)
-        else:
-            try:
-                darken_file(rel, darkener, args)
-                summary.done.append(rel)
-            except FILE_ERRORS as error:
-                summary.failed[osp.join(args.src, rel)] = str(error)
-        progress.update()
+    summary = darken_folder(
+        darkener,
+        args.src,
+        args.dst,
+        images,
+        exposure_range=args.exposure_range,
+        noise=args.noise_cfg,
+        seed=args.seed,
+        resize=args.resize,
+        on_file=progress.update)
+    copies = RunSummary()
     for rel in others:
         dst = osp.join(args.dst, rel)
         if osp.lexists(dst):

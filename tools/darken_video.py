@@ -36,29 +36,25 @@ Example::
 import argparse
 import os
 import os.path as osp
-from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
-import cv2
-import numpy as np
-import torch
 from mmengine.utils import ProgressBar
 
 from mmsimmm.apis import (
-    add_darkener_checkpoint_argument,
-    add_exposure_arguments,
-    check_exposure_arguments,
-)
-from mmsimmm.apis.darken_files import (
-    TEMP_PREFIX,
-    atomic_output,
+    VIDEO_FOURCC,
+    VideoError,
+    VideoResult,
     build_darkener,
-    check_output_outside,
-    exposure_input,
+    darken_video,
     path_seed,
-    sample_level,
 )
+from mmsimmm.utils.cli import (
+    add_darkening_arguments,
+    check_folder_arguments,
+    parse_with_preset,
+)
+from mmsimmm.utils.file_io import TEMP_PREFIX
 
-FOURCC = {'.avi': 'XVID', '.mp4': 'mp4v'}
 #: Option defaults of each ``--preset`` (argparse destinations).
 PRESETS = {
     'official':
@@ -70,20 +66,7 @@ PRESETS = {
 }
 
 
-class VideoError(RuntimeError):
-    """A video that cannot be read, or whose copy came out wrong."""
-
-
-class VideoResult(NamedTuple):
-    """What happened to one video."""
-    frames: int
-    exposure: float
-
-
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    preset_parser = argparse.ArgumentParser(add_help=False)
-    preset_parser.add_argument('--preset', choices=sorted(PRESETS))
-    preset = preset_parser.parse_known_args(argv)[0].preset
     parser = argparse.ArgumentParser(
         description='Darken every .avi/.mp4 video below SRC with a trained '
         'darkening module and write copies with the same relative paths '
@@ -91,8 +74,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('src', help='folder of day videos (searched '
                         'recursively)')
     parser.add_argument('dst', help='output folder (must not lie in src)')
-    add_darkener_checkpoint_argument(parser)
-    add_exposure_arguments(
+    add_darkening_arguments(
         parser, unit='video', noise_switch=False, patch_grid=True)
     parser.add_argument(
         '--preset',
@@ -100,23 +82,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='official: the settings of the official darken_video.py '
         '(exposure range 0 0.2, noise std 0.025, 16-px cells, floor grid); '
         'options given explicitly override it')
-    parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument(
         '--batch-frames',
         type=int,
         default=16,
         help='frames darkened per forward pass')
-    if preset is not None:
-        parser.set_defaults(**PRESETS[preset])
-    return parser.parse_args(argv)
+    return parse_with_preset(parser, PRESETS, argv)
 
 
 def check_args(args: argparse.Namespace) -> None:
     """Raise on bad arguments before any work starts."""
-    if not osp.isdir(args.src):
-        raise FileNotFoundError(f'source folder not found: {args.src}')
-    check_output_outside(args.src, args.dst, 'dst')
-    check_exposure_arguments(args)
+    check_folder_arguments(args)
     if args.batch_frames < 1:
         raise ValueError(f'--batch-frames must be >= 1, got '
                          f'{args.batch_frames}')
@@ -137,117 +113,10 @@ def find_videos(root: str) -> List[str]:
         for name in files:
             if name.startswith(TEMP_PREFIX):
                 continue
-            if osp.splitext(name)[1].lower() in FOURCC:
+            if osp.splitext(name)[1].lower() in VIDEO_FOURCC:
                 rel = osp.relpath(osp.join(folder, name), root)
                 videos.append(rel.replace(os.sep, '/'))
     return sorted(videos)
-
-
-@torch.no_grad()
-def darken_frames(darkener: torch.nn.Module, frames: List[np.ndarray],
-                  exposure_map: torch.Tensor) -> np.ndarray:
-    """Darken BGR uint8 frames with one exposure map.
-
-    Args:
-        darkener (torch.nn.Module): The darkening module.
-        frames (List[np.ndarray]): ``(H, W, 3)`` BGR uint8 frames.
-        exposure_map (torch.Tensor): ``(1, 1, H, W)`` on the model device.
-
-    Returns:
-        np.ndarray: ``(N, H, W, 3)`` BGR uint8 frames.
-    """
-    rgb = np.stack(frames)[..., ::-1].copy()
-    img = torch.from_numpy(rgb).to(exposure_map.device)
-    img = img.permute(0, 3, 1, 2).float().div_(255)
-    out = darkener(img, exposure_map.expand(len(frames), -1, -1, -1))
-    out = out.clamp(0, 1).mul(255).round().to(torch.uint8)
-    return out.permute(0, 2, 3, 1).cpu().numpy()[..., ::-1]
-
-
-def _count_frames(path: str) -> int:
-    capture = cv2.VideoCapture(path)
-    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    capture.release()
-    return count
-
-
-def darken_video(src: str, dst: str, darkener: torch.nn.Module,
-                 args: argparse.Namespace, seed: int) -> VideoResult:
-    """Write a darkened copy of one video via a temporary file.
-
-    Args:
-        src (str): Source video.
-        dst (str): Output path (same container as ``src``).
-        darkener (torch.nn.Module): The darkening module.
-        args (argparse.Namespace): Tool options.
-        seed (int): The video's seed.
-
-    Returns:
-        VideoResult: Frames written and the exposure level used.
-
-    Raises:
-        VideoError: If ``src`` cannot be read or the copy is incomplete.
-    """
-    capture = cv2.VideoCapture(src)
-    if not capture.isOpened():
-        raise VideoError('cannot be opened')
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    ok, frame = capture.read()
-    if not ok:
-        capture.release()
-        raise VideoError('has no readable frame')
-    if not fps > 0:
-        capture.release()
-        raise VideoError(f'has no frame rate ({fps})')
-    height, width = frame.shape[:2]
-    generator = torch.Generator().manual_seed(seed)
-    level = sample_level(args.exposure_range, generator)
-    exposure_map = exposure_input(level, (height, width), generator,
-                                  args.noise_cfg).to(args.device)
-
-    codec = FOURCC[osp.splitext(dst)[1].lower()]
-    with atomic_output(dst) as temp:
-        writer = cv2.VideoWriter(temp, cv2.VideoWriter_fourcc(*codec), fps,
-                                 (width, height))
-        if not writer.isOpened():
-            capture.release()
-            raise RuntimeError(f'OpenCV cannot write {temp} (codec '
-                               f'{codec})')
-        written = 0
-        try:
-            for batch in _frame_batches(capture, frame, args.batch_frames):
-                for out in darken_frames(darkener, batch, exposure_map):
-                    writer.write(np.ascontiguousarray(out))
-                written += len(batch)
-        finally:
-            capture.release()
-            writer.release()
-        found = _count_frames(temp)
-        if found != written:
-            raise VideoError(f'the copy has {found} frames, {written} '
-                             'were written')
-    return VideoResult(written, level)
-
-
-def _frame_batches(capture: cv2.VideoCapture, first: np.ndarray,
-                   batch_frames: int) -> Iterator[List[np.ndarray]]:
-    """Yield the frames of a video in batches, starting with ``first``."""
-    height, width = first.shape[:2]
-    batch, index = [first], 1
-    while True:
-        if len(batch) == batch_frames:
-            yield batch
-            batch = []
-        ok, frame = capture.read()
-        if not ok:
-            break
-        if frame.shape[:2] != (height, width):
-            raise VideoError(f'frame {index} is {frame.shape[1]}x'
-                             f'{frame.shape[0]}, not {width}x{height}')
-        batch.append(frame)
-        index += 1
-    if batch:
-        yield batch
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -269,8 +138,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         else:
             try:
                 done[rel] = darken_video(
-                    osp.join(args.src, rel), dst, darkener, args,
-                    path_seed(args.seed, rel))
+                    darkener,
+                    osp.join(args.src, rel),
+                    dst,
+                    exposure_range=args.exposure_range,
+                    noise=args.noise_cfg,
+                    seed=path_seed(args.seed, rel),
+                    batch_frames=args.batch_frames)
             except VideoError as error:
                 failed[rel] = str(error)
         progress.update()

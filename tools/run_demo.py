@@ -468,29 +468,48 @@ def darkening_grid(checkpoint: str,
     return grid
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Parse the command line.
+def add_demo_arguments(parser: argparse.ArgumentParser, work_dir: str,
+                       threads_default: str = '1') -> None:
+    """Add ``--work-dir``, ``--data-root``, ``--threads`` and ``--tiny``.
+
+    The options of this demo and of ``benchmark_synthetic.py``.
 
     Args:
-        argv (list[str], optional): Arguments. Defaults to None.
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
+        parser (argparse.ArgumentParser): The tool's parser.
+        work_dir (str): Default of ``--work-dir``.
+        threads_default (str): The default of ``--threads`` as its help
+            states it. Defaults to '1'.
     """
-    parser = argparse.ArgumentParser(
-        description='CPU demo of Similarity Min-Max on synthetic day->night '
-        'shapes: trains the day-only baseline and SimMinMax with '
-        'tools/train.py, tests them on test_day/test_night with '
-        'tools/test.py, prints a table and writes darkening_grid.png.')
     parser.add_argument(
         '--work-dir',
-        default='work_dirs/demo',
-        help='work dir of all runs (default: work_dirs/demo)')
+        default=work_dir,
+        help=f'work dir of all runs (default: {work_dir})')
     parser.add_argument(
         '--data-root',
         default='data/synthetic_day_night',
         help='dataset cache; generated when missing (default: '
         'data/synthetic_day_night)')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=1,
+        help=f'torch CPU threads (default: {threads_default})')
+    parser.add_argument(
+        '--tiny',
+        action='store_true',
+        help='smoke run: 32x32 images, 2 per class, 1-2 iterations')
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse ``argv`` (default: ``sys.argv[1:]``); see ``--help``."""
+    parser = argparse.ArgumentParser(
+        description='CPU demo of Similarity Min-Max on synthetic day->night '
+        'shapes: trains the day-only baseline and SimMinMax with '
+        'tools/train.py, tests them on test_day/test_night with '
+        'tools/test.py, prints a table and writes darkening_grid.png.')
+    add_demo_arguments(
+        parser, 'work_dirs/demo', '1, the fastest on a busy machine; try 2 '
+        'on an idle 2-core one')
     parser.add_argument(
         '--methods',
         nargs='+',
@@ -499,16 +518,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help=f'methods to run (default: {" ".join(DEMO_METHODS)})')
     parser.add_argument(
         '--seed', type=int, default=0, help='random seed (default: 0)')
-    parser.add_argument(
-        '--threads',
-        type=int,
-        default=1,
-        help='torch CPU threads (default: 1, the fastest on a busy machine;'
-        ' try 2 on an idle 2-core one)')
-    parser.add_argument(
-        '--tiny',
-        action='store_true',
-        help='smoke run: 32x32 images, 2 per class, 1-2 iterations')
     return parser.parse_args(argv)
 
 

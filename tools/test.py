@@ -31,15 +31,7 @@ from mmsimmm.utils.runner_setup import (
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Args:
-        argv (list[str], optional): Arguments. Defaults to None
-            (``sys.argv[1:]``).
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
+    """Parse ``argv`` (default: ``sys.argv[1:]``); see ``--help``."""
     parser = argparse.ArgumentParser(
         description='Test (and evaluate) a checkpoint (mmpretrain, mmseg, '
         'mmaction2 or mmsimmm config).')

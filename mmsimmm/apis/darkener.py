@@ -20,7 +20,8 @@ from mmsimmm.utils.checkpoint_check import (
 DEFAULT_DARKENER_CFG = dict(type='mmsimmm.DarkeningModule')
 # SimMinMax keeps its darkening module under this state_dict prefix
 SIMMINMAX_PREFIX = 'darkener.'
-CONVERTER = 'tools/model_converters/zsda_darkener_to_mmsimmm.py'
+CONVERTER = ('mmsimmm.apis.convert_zsda_darkener (the model converter '
+             'zsda_darkener_to_mmsimmm writes such a file)')
 # the action-recognition copy of the official network lacks this buffer
 OPTIONAL_OFFICIAL_KEYS = ('encode_dim', )
 
@@ -181,8 +182,8 @@ def load_darkener(path: str,
                   ) -> DarkeningModule:
     """Build a trained darkening module, ready for inference.
 
-    Reads a checkpoint written by ``tools/model_converters/
-    zsda_darkener_to_mmsimmm.py`` (``state_dict`` plus
+    Reads a converted official darkener (:func:`convert_zsda_darkener`,
+    saved as ``state_dict`` plus
     ``meta.darkener_cfg``) or a SimMinMax training checkpoint (the
     ``darkener.*`` keys; config from ``meta.darkener_cfg``, else the
     training config in ``meta.cfg``, else the default).

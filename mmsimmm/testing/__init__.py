@@ -10,18 +10,30 @@ import torch
 from torch.utils.data import Dataset
 
 TINY_CHANNELS = [8, 16, 32, 64]  # ResNet-18 stages with base_channels=8
+IMAGENET_MEAN = [123.675, 116.28, 103.53]
+IMAGENET_STD = [58.395, 57.12, 57.375]
+
+
+def _task_model(model: str, scope: str, preprocessor: dict,
+                **parts) -> dict:
+    """A task model config whose preprocessor normalises with the
+    ImageNet mean and std; ``parts`` are the backbone, heads etc."""
+    return dict(
+        type=model,
+        _scope_=scope,
+        data_preprocessor=dict(
+            mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD),
+            **preprocessor),
+        **parts)
 
 
 def tiny_classifier_cfg(num_classes: int = 4) -> dict:
     """An mmpretrain ``ImageClassifier``: ResNet-18 (8 base channels)."""
-    return dict(
-        type='ImageClassifier',
-        _scope_='mmpretrain',
-        data_preprocessor=dict(
-            type='ClsDataPreprocessor',
-            mean=[123.675, 116.28, 103.53],
-            std=[58.395, 57.12, 57.375],
-            to_rgb=True,
+    return _task_model(
+        'ImageClassifier',
+        'mmpretrain',
+        dict(
+            type='ClsDataPreprocessor', to_rgb=True,
             num_classes=num_classes),
         backbone=dict(
             type='ResNet',
@@ -39,13 +51,11 @@ def tiny_classifier_cfg(num_classes: int = 4) -> dict:
 
 def tiny_segmentor_cfg(num_classes: int = 3) -> dict:
     """An mmseg ``EncoderDecoder``: ResNetV1c-18 (8 base channels) + FCN."""
-    return dict(
-        type='EncoderDecoder',
-        _scope_='mmseg',
-        data_preprocessor=dict(
+    return _task_model(
+        'EncoderDecoder',
+        'mmseg',
+        dict(
             type='SegDataPreProcessor',
-            mean=[123.675, 116.28, 103.53],
-            std=[58.395, 57.12, 57.375],
             bgr_to_rgb=True,
             size_divisor=8,
             pad_val=0,
@@ -74,14 +84,10 @@ def tiny_segmentor_cfg(num_classes: int = 3) -> dict:
 
 def tiny_recognizer_cfg(num_classes: int = 3) -> dict:
     """An mmaction2 ``Recognizer3D``: I3D-style ResNet3d-18 (8 channels)."""
-    return dict(
-        type='Recognizer3D',
-        _scope_='mmaction',
-        data_preprocessor=dict(
-            type='ActionDataPreprocessor',
-            mean=[123.675, 116.28, 103.53],
-            std=[58.395, 57.12, 57.375],
-            format_shape='NCTHW'),
+    return _task_model(
+        'Recognizer3D',
+        'mmaction',
+        dict(type='ActionDataPreprocessor', format_shape='NCTHW'),
         backbone=dict(
             type='ResNet3d',
             depth=18,

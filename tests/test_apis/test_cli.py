@@ -1,11 +1,11 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
-"""The exposure options shared by the darkening tools (mmsimmm.apis.cli)."""
+"""The exposure options shared by the darkening tools (mmsimmm.utils.cli)."""
 import argparse
 
 import pytest
 
-from mmsimmm.apis import add_exposure_arguments, check_exposure_arguments
-from mmsimmm.apis.darken_files import ExposureNoise
+from mmsimmm.apis import ExposureNoise
+from mmsimmm.utils.cli import add_exposure_arguments, check_exposure_arguments
 
 
 def parse(argv, **kwargs) -> argparse.Namespace:

@@ -8,7 +8,8 @@ import sys
 import pytest
 import torch
 
-from mmsimmm.apis.converters import (
+from mmsimmm.utils.checkpoint_check import CheckpointMismatchError, listed
+from mmsimmm.utils.checkpoint_io import (
     check_outputs,
     load_checkpoint_dict,
     save_converted,
@@ -16,7 +17,6 @@ from mmsimmm.apis.converters import (
     unpickling_culprit,
     unwrap_state_dict,
 )
-from mmsimmm.utils.checkpoint_check import CheckpointMismatchError, listed
 
 
 def test_listed():

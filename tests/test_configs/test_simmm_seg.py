@@ -467,4 +467,4 @@ def test_seg_memory_reports_median_ratios():
 
 def test_seg_memory_rejects_a_plain_config():
     with pytest.raises(ValueError, match='SimMinMax'):
-        seg_memory.load_simmm_config(str(PLAIN_DZ), None, (32, 64))
+        seg_memory.load_simminmax_config(str(PLAIN_DZ), None, (32, 64))

@@ -13,13 +13,9 @@ import pytest
 import torch
 
 import mmsimmm  # noqa: F401
-from mmsimmm.apis.darken_files import (
-    atomic_output,
-    exposure_input,
-    path_seed,
-    read_rgb,
-)
+from mmsimmm.apis import exposure_input, path_seed
 from mmsimmm.models.darkeners import DarkeningModule
+from mmsimmm.utils.file_io import atomic_output, read_rgb
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEIGHT, WIDTH = 24, 40
@@ -81,10 +77,10 @@ def mtimes(root: Path) -> dict:
 def expected_dark(src: Path, rel: str, checkpoint: str, seed: int = 0,
                   level: float = None, patch_ratio: int = 16) -> np.ndarray:
     """Re-derive a darkened image from the documented conventions."""
-    from mmsimmm.apis import load_darkener
-    from mmsimmm.apis.darken_files import (
+    from mmsimmm.apis import (
         ExposureNoise,
         darken_rgb,
+        load_darkener,
         sample_level,
     )
     rgb = read_rgb(str(src / rel))
@@ -211,7 +207,7 @@ def test_darken_sweep_grid(folder, tmp_path, checkpoint, capsys):
 
 
 def test_darken_untrained_warns(folder, tmp_path, monkeypatch):
-    import mmsimmm.apis.darken_files as darken_files
+    import mmsimmm.apis.inference as darken_files
     messages = []
     monkeypatch.setattr(darken_files, 'print_log',
                         lambda msg, **kwargs: messages.append((msg, kwargs)))
@@ -266,7 +262,7 @@ def test_darken_dataset_cityscapes_tree(cityscapes, tmp_path, checkpoint,
     dst_files = sorted(
         p.relative_to(dst).as_posix() for p in dst.rglob('*')
         if p.is_file() or p.is_symlink())
-    assert dst_files == sorted(src_files + ['.simmm_darken.json'])
+    assert dst_files == sorted(src_files + ['.simminmax_darken.json'])
     for rel in src_files:
         if rel.startswith('gtFine'):
             assert (dst / rel).is_symlink()
@@ -327,7 +323,7 @@ def test_darken_dataset_classification_tree_copy(tmp_path, checkpoint,
     assert not (dst / 'meta' / 'train.txt').is_symlink()
     assert read_rgb(str(dst / 'train' / 'car' / '1.jpg')).shape == (HEIGHT,
                                                                      WIDTH, 3)
-    settings_file = dst / '.simmm_darken.json'
+    settings_file = dst / '.simminmax_darken.json'
     settings = json.loads(settings_file.read_text())
     assert settings['noise'] == dict(std=0.025, patch_ratio=16, grid='ceil')
     # a copy of an earlier version (no recorded grid: ceil) still matches
@@ -345,13 +341,13 @@ def test_darken_dataset_cityscapes_official_preset(cityscapes, tmp_path,
     """The offline copy of the official segmentation recipe: train images
     only, resized (LANCZOS) before darkening, 64-pixel noise cells on a
     floor grid."""
-    from mmsimmm.apis import load_darkener
-    from mmsimmm.apis.darken_files import (
+    from mmsimmm.apis import (
         ExposureNoise,
         darken_rgb,
-        resize_rgb,
+        load_darkener,
         sample_level,
     )
+    from mmsimmm.utils.file_io import resize_rgb
     base = [str(cityscapes), str(tmp_path / 'dark'), '--checkpoint',
             checkpoint, '--preset', 'cityscapes-official']
     args = darken_dataset.parse_args(base)
@@ -381,7 +377,7 @@ def test_darken_dataset_cityscapes_official_preset(cityscapes, tmp_path,
         f'leftImg8bit/train/aachen/aachen_00000{i}_000019_leftImg8bit.png'
         for i in range(2)
     ]
-    assert written == ['.simmm_darken.json'] + train
+    assert written == ['.simminmax_darken.json'] + train
     darkener = load_darkener(checkpoint)
     for rel in train:
         day = resize_rgb(read_rgb(str(cityscapes / rel)), size)
@@ -395,7 +391,7 @@ def test_darken_dataset_cityscapes_official_preset(cityscapes, tmp_path,
         written = read_rgb(str(dst / rel))
         np.testing.assert_array_equal(written, expected['floor'])
         assert not np.array_equal(written, expected['ceil'])
-    settings = json.loads((dst / '.simmm_darken.json').read_text())
+    settings = json.loads((dst / '.simminmax_darken.json').read_text())
     assert settings['resize'] == [100, 150]
     assert settings['noise'] == dict(std=0.025, patch_ratio=64,
                                      grid='floor')

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import mmsimmm  # noqa: F401
-from mmsimmm.apis.darken_files import ExposureNoise
+from mmsimmm.apis import ExposureNoise, sample_level
 from mmsimmm.models.darkeners import exposure_noise_map
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -190,7 +190,7 @@ def expected_map(seed: int, rel: str, grid: Tuple[int, int]) -> torch.Tensor:
     video's generator, then patch noise on a ``grid`` of cells, bilinearly
     up-sampled, then pixel noise (both sigma 0.025)."""
     generator = torch.Generator().manual_seed(tool.path_seed(seed, rel))
-    level = tool.sample_level((0.0, 0.2), generator)
+    level = sample_level((0.0, 0.2), generator)
     patch = torch.randn((1, 1) + grid, generator=generator) * 0.025
     patch = torch.nn.functional.interpolate(
         patch, size=(HEIGHT, WIDTH), mode='bilinear', align_corners=False)

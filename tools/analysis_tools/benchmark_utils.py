@@ -1,9 +1,11 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """Speed and peak memory of SimMinMax training steps.
 
-The measuring harness of ``benchmark.py`` and ``seg_memory.py`` (both in
-this folder import it). Four kinds of step are measured on synthetic
-batches built in the toolkit's own format (no dataset needed):
+The one measuring harness of ``benchmark.py`` and ``seg_memory.py`` (both
+in this folder import it; ``seg_memory.py`` measures with
+:func:`measure_step_rss` and summarises with :func:`median_ratios`).
+Four kinds of step are measured on synthetic batches built in the
+toolkit's own format (no dataset needed):
 
 - ``task``: the plain supervised ``train_step`` of the task model with the
   task optimizer (the stock MMEngine path);
@@ -565,6 +567,65 @@ def measure_peak_memory(config: str,
         resident_mb=resident / MB,
         step_peak_mb=(peak - resident) / MB,
         method=method)
+
+
+def measure_step_rss(cfg: Config,
+                     kind: str,
+                     batch_size: int,
+                     shape: Sequence[int],
+                     steps: int = 2) -> dict:
+    """RSS and time of ``steps`` CPU steps of one kind, in THIS process.
+
+    One warm-up step (optimizer state etc.), then the peak-RSS counter is
+    reset (:class:`PeakRSS`) and ``steps`` steps are timed. Meant for a
+    fresh process.
+
+    Args:
+        cfg (Config): A config :func:`build_steps` accepts.
+        kind (str): One of :data:`KINDS`.
+        batch_size (int): Samples per step.
+        shape (Sequence[int]): The input shape.
+        steps (int): Measured steps. Defaults to 2.
+
+    Returns:
+        dict: ``peak_rss_mb``, ``rss_before_mb``, ``step_mb`` (peak minus
+        the RSS before the measured steps) and ``step_s`` (median).
+    """
+    cpu = torch.device('cpu')
+    step = build_steps(cfg, [kind], cpu, batch_size, shape)
+    step[kind].repeat(1)
+    with PeakRSS() as rss:
+        times = time_steps(step, steps, 0, cpu)[kind]
+    return dict(
+        peak_rss_mb=rss.peak / MB,
+        rss_before_mb=rss.before / MB,
+        step_mb=(rss.peak - rss.before) / MB,
+        step_s=statistics.median(times))
+
+
+def median_ratios(runs: Dict[str, List[Dict[str, float]]], over: str,
+                  base: str, keys: Sequence[str]) -> dict:
+    """Medians of repeated measurements and the ratios of two of them.
+
+    Args:
+        runs (dict): Name -> one dict of numbers per repeat.
+        over (str): The name of the ratios' numerators.
+        base (str): The name of their denominators.
+        keys (Sequence[str]): The numbers to divide.
+
+    Returns:
+        dict: ``runs``, ``medians`` (name -> key -> median) and ``ratios``
+        (key -> median of ``over`` / median of ``base``).
+    """
+    medians = {
+        name: {
+            key: statistics.median(run[key] for run in results)
+            for key in results[0]
+        }
+        for name, results in runs.items()
+    }
+    ratios = {key: medians[over][key] / medians[base][key] for key in keys}
+    return dict(runs=runs, medians=medians, ratios=ratios)
 
 
 def _child_main(connection, kwargs: dict) -> None:

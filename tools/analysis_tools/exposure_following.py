@@ -39,9 +39,10 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from torch import Tensor
 
-from mmsimmm.apis import add_darkener_checkpoint_argument
-from mmsimmm.apis.darken_files import build_darkener, find_files, read_rgb
+from mmsimmm.apis import build_darkener
 from mmsimmm.registry import DATASETS
+from mmsimmm.utils.cli import add_darkener_checkpoint_argument
+from mmsimmm.utils.file_io import find_files, read_rgb
 
 DEFAULT_EXPOSURES = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 DEFAULT_RANGE = (0.05, 0.3)

@@ -30,8 +30,9 @@ Example::
 
     python tools/analysis_tools/feature_similarity.py \\
         configs/classification/simminmax_resnet18_codan.py \\
-        --checkpoints work_dirs/day.pth work_dirs/simmm/iter_40000.pth \\
-        --labels day-only simmm --darkener work_dirs/simmm/iter_5000.pth \\
+        --checkpoints work_dirs/day.pth work_dirs/simminmax/iter_40000.pth \\
+        --labels day-only simminmax \\
+        --darkener work_dirs/simminmax/iter_5000.pth \\
         --split test --num-images 200 --out-dir work_dirs/similarity
 """
 import argparse
@@ -52,8 +53,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from mmsimmm.apis import add_exposure_arguments, check_exposure_arguments
-from mmsimmm.apis.darken_files import build_darkener, exposure_input
+from mmsimmm.apis import build_darkener, exposure_input
 from mmsimmm.datasets.transforms.low_light import (
     degrade_frames,
     degrade_low_light,
@@ -63,6 +63,7 @@ from mmsimmm.models.utils import FeatureRecorder, PixelSpace
 from mmsimmm.registry import MODELS
 from mmsimmm.utils import allow_trusted_checkpoints
 from mmsimmm.utils.checkpoint_check import load_strictly
+from mmsimmm.utils.cli import add_exposure_arguments, check_exposure_arguments
 from mmsimmm.utils.runner_setup import load_config
 
 OUT_NAME = 'feature_similarity'

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import statistics
 import subprocess
 import sys
 from typing import Dict, List, Optional, Sequence
@@ -34,7 +33,7 @@ from mmengine.config import DictAction
 from mmsimmm.utils.runner_setup import load_config
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from benchmark_utils import MB, PeakRSS, build_steps, time_steps  # noqa: E402
+from benchmark_utils import measure_step_rss, median_ratios  # noqa: E402
 
 MODES = ('supervised', 'adapt')
 # the benchmark_utils step kind that measures each mode
@@ -51,15 +50,7 @@ LEVEL_CHANNELS = {
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Args:
-        argv (list[str], optional): Arguments. Defaults to None
-            (``sys.argv[1:]``).
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
+    """Parse ``argv`` (default: ``sys.argv[1:]``); see ``--help``."""
     parser = argparse.ArgumentParser(
         description='Peak RSS and step time of a SimMinMax adapt step vs a '
         'supervised step of the same segmentation model (CPU).')
@@ -122,10 +113,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 # ------------------------------------------------------------ one process
-def load_simmm_config(path: str,
-                      depth: Optional[int],
-                      crop: Sequence[int],
-                      cfg_options: Sequence[str] = ()):
+def load_simminmax_config(path: str,
+                          depth: Optional[int],
+                          crop: Sequence[int],
+                          cfg_options: Sequence[str] = ()):
     """Read a SimMinMax config; optionally swap in another ResNet depth.
 
     Args:
@@ -164,22 +155,14 @@ def measure(args: argparse.Namespace) -> Dict[str, float]:
 
     Returns:
         dict: ``peak_rss_mb``, ``rss_before_mb``, ``step_mb`` (peak minus
-        the RSS before the measured steps) and ``step_s`` (median).
+        the RSS before the measured steps) and ``step_s`` (median), from
+        ``benchmark_utils.measure_step_rss``.
     """
     torch.set_num_threads(args.threads)
-    cfg = load_simmm_config(args.config, args.depth, args.crop,
-                            args.cfg_options)
-    kind = KIND_OF_MODE[args.worker]
-    steps = build_steps(cfg, [kind], torch.device('cpu'), args.batch,
-                        args.crop)
-    steps[kind].repeat(1)  # warm-up: optimizer state etc.
-    with PeakRSS() as rss:
-        times = time_steps(steps, args.steps, 0, torch.device('cpu'))[kind]
-    return dict(
-        peak_rss_mb=rss.peak / MB,
-        rss_before_mb=rss.before / MB,
-        step_mb=(rss.peak - rss.before) / MB,
-        step_s=statistics.median(times))
+    cfg = load_simminmax_config(args.config, args.depth, args.crop,
+                                args.cfg_options)
+    return measure_step_rss(cfg, KIND_OF_MODE[args.worker], args.batch,
+                            args.crop, args.steps)
 
 
 # ------------------------------------------------------------ driver
@@ -208,19 +191,8 @@ def spawn(args: argparse.Namespace, mode: str) -> Dict[str, float]:
 
 def summarize(runs: Dict[str, List[Dict[str, float]]]) -> dict:
     """Medians per mode and the adapt / supervised ratios."""
-    medians = {
-        mode: {
-            key: statistics.median(run[key] for run in results)
-            for key in results[0]
-        }
-        for mode, results in runs.items()
-    }
-    adapt, plain = medians['adapt'], medians['supervised']
-    ratios = {
-        key: adapt[key] / plain[key]
-        for key in ('peak_rss_mb', 'step_mb', 'step_s')
-    }
-    return dict(runs=runs, medians=medians, ratios=ratios)
+    return median_ratios(runs, 'adapt', 'supervised',
+                         ('peak_rss_mb', 'step_mb', 'step_s'))
 
 
 def main(argv: Optional[List[str]] = None) -> Optional[dict]:

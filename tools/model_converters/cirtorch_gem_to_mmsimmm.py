@@ -34,13 +34,13 @@ from typing import Dict, List, Optional
 
 import torch
 
-from mmsimmm.apis.converters import (
-    add_force_argument,
+from mmsimmm.models.utils.whitening import check_whitening, save_whitening
+from mmsimmm.utils.checkpoint_check import strip_module_prefix
+from mmsimmm.utils.checkpoint_io import (
+    add_converter_arguments,
     check_outputs,
     save_verified,
 )
-from mmsimmm.models.utils.whitening import check_whitening, save_whitening
-from mmsimmm.utils.checkpoint_check import strip_module_prefix
 
 PREFIXES = [
     ('features.0.', 'backbone.conv1.'),
@@ -162,15 +162,17 @@ def convert_whitening(src: str, dst: str) -> None:
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Convert a cirtorch GeM checkpoint to mmsimmm keys.')
-    parser.add_argument('src', help='cirtorch checkpoint (.pth / .pth.tar)')
-    parser.add_argument('dst', help='output mmsimmm checkpoint')
+    add_converter_arguments(
+        parser,
+        'cirtorch checkpoint (.pth / .pth.tar)',
+        'output mmsimmm checkpoint',
+        allow_pickle=False)
     parser.add_argument(
         '--whitening',
         help="cirtorch learned-whitening file {'m', 'P'} to convert too")
     parser.add_argument(
         '--whitening-out',
         help='output whitening file (default: <dst stem>_whiten.pth)')
-    add_force_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -198,15 +200,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     # (mmpretrain's ResNet cannot be built on the meta device)
     target = build_retriever(depth,
                              converted.get('whitening.weight')).state_dict()
+    out_meta = dict(source=osp.basename(args.src), resnet_depth=depth)
+    out_meta['cirtorch_meta'] = {k: meta[k] for k in keep if k in meta}
     save_verified(
-        dict(
-            state_dict=converted,
-            meta=dict(
-                source=osp.basename(args.src),
-                resnet_depth=depth,
-                cirtorch_meta={k: meta[k]
-                               for k in keep if k in meta})), args.dst,
-        target, f'GeMRetriever(ResNet-{depth})')
+        dict(state_dict=converted, meta=out_meta), args.dst, target,
+        f'GeMRetriever(ResNet-{depth})')
     print(f'{len(converted)} tensors -> {args.dst} (ResNet depth {depth}, '
           f'whitening layer: {"whitening.weight" in converted})')
     if 'Lw' in meta:

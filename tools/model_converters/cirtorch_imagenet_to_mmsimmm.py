@@ -64,15 +64,12 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from mmsimmm.apis.converters import (
-    add_allow_pickle_argument,
-    add_force_argument,
-    check_outputs,
-    load_checkpoint_dict,
-    save_verified,
-    unwrap_state_dict,
-)
 from mmsimmm.utils.checkpoint_check import check_strict_match, listed
+from mmsimmm.utils.checkpoint_io import (
+    add_converter_arguments,
+    load_source_state,
+    save_verified,
+)
 
 BN_COUNTER = 'num_batches_tracked'
 
@@ -188,18 +185,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description="Convert cirtorch's caffe-converted ImageNet ResNet "
         'features (imagenet-caffe-resnet*-features-*.pth) to an mmpretrain '
         'ResNet backbone checkpoint.')
-    parser.add_argument('src', help='cirtorch features file (.pth)')
-    parser.add_argument('dst', help='output backbone checkpoint')
-    add_allow_pickle_argument(parser)
-    add_force_argument(parser)
+    add_converter_arguments(parser, 'cirtorch features file (.pth)',
+                            'output backbone checkpoint')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    check_outputs(args.src, [args.dst], args.force)
-    checkpoint = load_checkpoint_dict(args.src, args.allow_pickle)
-    state = unwrap_state_dict(checkpoint, args.src)
+    _, state = load_source_state(args.src, args.dst, args.force,
+                                 args.allow_pickle)
     converted = convert_state_dict(state)
     depth = detect_depth(converted)
     backbone = build_backbone(depth)

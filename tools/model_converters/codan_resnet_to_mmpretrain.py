@@ -23,27 +23,24 @@ the written file is read back and checked to load strictly into that
 Example::
 
     python tools/model_converters/codan_resnet_to_mmpretrain.py \\
-        model_best.pt checkpoints/simmm_r18_codan.pth --num-classes 10
+        model_best.pt checkpoints/simminmax_r18_codan.pth --num-classes 10
 """
 import argparse
 import os.path as osp
 import re
-import sys
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
-from mmsimmm.apis.converters import (
-    add_allow_pickle_argument,
-    add_force_argument,
-    check_outputs,
-    load_checkpoint_dict,
-    save_verified,
-    unwrap_state_dict,
-)
 from mmsimmm.datasets.codan import CODAN_CLASSES
 from mmsimmm.utils.checkpoint_check import listed
+from mmsimmm.utils.checkpoint_io import (
+    add_converter_arguments,
+    load_source_state,
+    run_converter,
+    save_verified,
+)
 
 BYOL_ONLINE = 'resnet.'
 BYOL_PREFIXES = (BYOL_ONLINE, 'encoder_k.', 'head_q.', 'head_k.', 'pred.')
@@ -206,24 +203,21 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         description='Convert a torchvision-style ResNet or an official '
         'SimMinMax (CODaN) BYOL checkpoint to an mmpretrain ImageClassifier '
         'checkpoint.')
-    parser.add_argument('src', help='source checkpoint')
-    parser.add_argument('dst', help='output checkpoint (.pth)')
+    add_converter_arguments(parser, 'source checkpoint',
+                            'output checkpoint (.pth)')
     parser.add_argument(
         '--num-classes',
         type=int,
         help='required number of fc rows, e.g. 10 for CODaN '
         '(default: accept what the checkpoint has)')
-    add_force_argument(parser)
-    add_allow_pickle_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Run the tool; see ``--help``."""
     args = parse_args(argv)
-    check_outputs(args.src, [args.dst], args.force)
-    checkpoint = load_checkpoint_dict(args.src, args.allow_pickle)
-    state = unwrap_state_dict(checkpoint, args.src)
+    checkpoint, state = load_source_state(args.src, args.dst, args.force,
+                                          args.allow_pickle)
     layout, resnet = select_resnet(state, args.src)
     converted, depth, num_classes = convert(resnet, args.src,
                                             args.num_classes)
@@ -247,7 +241,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        sys.exit(f'Error: {error}')
+    run_converter(main)

@@ -30,23 +30,22 @@ import hashlib
 import io
 import os
 import os.path as osp
-import sys
 from collections import Counter
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from mmsimmm.apis.converters import (
-    add_allow_pickle_argument,
-    add_force_argument,
-    check_outputs,
-    load_checkpoint_dict,
-    unwrap_state_dict,
-)
 from mmsimmm.utils.checkpoint_check import (
     SIMMINMAX_PREFIXES,
     split_simminmax_parts,
+)
+from mmsimmm.utils.checkpoint_io import (
+    add_converter_arguments,
+    check_outputs,
+    load_checkpoint_dict,
+    run_converter,
+    unwrap_state_dict,
 )
 
 # source meta entries a release keeps (all plain values)
@@ -192,27 +191,20 @@ def publish(src: str,
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Args:
-        argv (list[str], optional): Arguments. Defaults to None
-            (``sys.argv[1:]``).
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
+    """Parse ``argv`` (default: ``sys.argv[1:]``); see ``--help``."""
     parser = argparse.ArgumentParser(
         description='Publish a checkpoint: weights and plain meta only, '
         'saved as OUT-<sha256[:8]>.pth.')
-    parser.add_argument('in_file', help='input checkpoint')
-    parser.add_argument('out_file', help='output name, NAME.pth')
+    add_converter_arguments(
+        parser,
+        'input checkpoint',
+        'output name, NAME.pth',
+        names=('in_file', 'out_file'))
     parser.add_argument(
         '--keep-darkener',
         action='store_true',
         help='keep the darkening module (darkener.*) of a SimMinMax '
         'checkpoint; by default only the task model is published')
-    add_force_argument(parser)
-    add_allow_pickle_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -224,8 +216,4 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (ValueError, TypeError, FileNotFoundError,
-            FileExistsError) as error:
-        sys.exit(f'Error: {error}')
+    run_converter(main)

@@ -28,27 +28,24 @@ Example::
 
     python tools/model_converters/simmm_to_task_model.py \\
         work_dirs/simminmax_resnet18_codan/iter_32767.pth \\
-        checkpoints/resnet18_codan_simmm.pth --allow-pickle \\
+        checkpoints/resnet18_codan_simminmax.pth --allow-pickle \\
         --config configs/classification/simminmax_resnet18_8xb32_in1k.py
 """
 import argparse
 import os.path as osp
-import sys
 from collections import Counter
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
-from mmsimmm.apis.converters import (
-    add_allow_pickle_argument,
-    add_force_argument,
-    check_outputs,
-    load_checkpoint_dict,
+from mmsimmm.utils.checkpoint_check import split_simminmax_parts
+from mmsimmm.utils.checkpoint_io import (
+    add_converter_arguments,
+    load_source_state,
+    run_converter,
     save_converted,
     save_verified,
-    unwrap_state_dict,
 )
-from mmsimmm.utils.checkpoint_check import split_simminmax_parts
 
 
 def split_task_state(state: Dict[str, torch.Tensor], path: str
@@ -106,37 +103,26 @@ def build_task_model(config: str) -> torch.nn.Module:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Args:
-        argv (list[str], optional): Arguments. Defaults to None
-            (``sys.argv[1:]``).
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
+    """Parse ``argv`` (default: ``sys.argv[1:]``); see ``--help``."""
     parser = argparse.ArgumentParser(
         description='Write the task model of a SimMinMax checkpoint as a '
         'plain checkpoint for the upstream toolkit.')
-    parser.add_argument('src', help='SimMinMax checkpoint')
-    parser.add_argument('dst', help='output checkpoint (.pth)')
+    add_converter_arguments(parser, 'SimMinMax checkpoint',
+                            'output checkpoint (.pth)')
     parser.add_argument(
         '--config',
         help='verify that the output loads strictly into the task model of '
         'this config (the SimMinMax config of the run, or the plain task '
         'config)')
-    add_force_argument(parser)
-    add_allow_pickle_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Run the tool; see ``--help``."""
     args = parse_args(argv)
-    check_outputs(args.src, [args.dst], args.force)
-    checkpoint = load_checkpoint_dict(args.src, args.allow_pickle)
-    task, dropped = split_task_state(
-        unwrap_state_dict(checkpoint, args.src), args.src)
+    checkpoint, state = load_source_state(args.src, args.dst, args.force,
+                                          args.allow_pickle)
+    task, dropped = split_task_state(state, args.src)
     source_meta = checkpoint.get('meta')
     source_meta = source_meta if isinstance(source_meta, dict) else {}
     meta = dict(extracted_from=osp.basename(args.src))
@@ -157,7 +143,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        sys.exit(f'Error: {error}')
+    run_converter(main)

@@ -29,22 +29,24 @@ from typing import Optional, Sequence
 import torch
 
 from mmsimmm.apis import convert_zsda_darkener
-from mmsimmm.apis.converters import (
-    add_force_argument,
+from mmsimmm.registry import MODELS
+from mmsimmm.utils.checkpoint_io import (
+    add_converter_arguments,
     check_outputs,
     save_verified,
     unpickling_culprit,
 )
-from mmsimmm.registry import MODELS
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Convert an official ZSDA darkening checkpoint '
         '(plain state_dict) to an mmsimmm DarkeningModule checkpoint.')
-    parser.add_argument('src', help='official darkening checkpoint (.pth)')
-    parser.add_argument('dst', help='output mmsimmm checkpoint')
-    add_force_argument(parser)
+    add_converter_arguments(
+        parser,
+        'official darkening checkpoint (.pth)',
+        'output mmsimmm checkpoint',
+        allow_pickle=False)
     return parser.parse_args(argv)
 
 

@@ -41,16 +41,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 import mmsimmm  # noqa: F401  (must precede mmaction.models)
-from mmsimmm.apis.converters import (
-    add_allow_pickle_argument,
-    add_force_argument,
+from mmsimmm.datasets.arid import ARID_CLASSES
+from mmsimmm.utils.checkpoint_check import listed
+from mmsimmm.utils.checkpoint_io import (
+    add_converter_arguments,
     check_outputs,
     load_checkpoint_dict,
     save_verified,
     unwrap_state_dict,
 )
-from mmsimmm.datasets.arid import ARID_CLASSES
-from mmsimmm.utils.checkpoint_check import listed
 
 BYOL_ONLINE = 'encoder_q.'
 BYOL_PREFIXES = (BYOL_ONLINE, 'encoder_k.', 'head_q.', 'head_k.', 'pred.')
@@ -90,10 +89,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Convert an official ZSDA Res_I3D / Res_I3D_BYOL '
         'checkpoint to an mmaction2 Recognizer3D (i3d_r50) checkpoint.')
-    parser.add_argument('src', help='official checkpoint (.pth)')
-    parser.add_argument('dst', help='output mmaction2 checkpoint')
-    add_allow_pickle_argument(parser)
-    add_force_argument(parser)
+    add_converter_arguments(parser, 'official checkpoint (.pth)',
+                            'output mmaction2 checkpoint')
     return parser.parse_args(argv)
 
 

@@ -34,13 +34,13 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from mmseg.datasets import CityscapesDataset
 
-from mmsimmm.apis.converters import (
-    add_force_argument,
+from mmsimmm.models.decode_heads import RefineNetHead  # noqa: F401
+from mmsimmm.utils.checkpoint_check import strip_module_prefix
+from mmsimmm.utils.checkpoint_io import (
+    add_converter_arguments,
     check_outputs,
     save_verified,
 )
-from mmsimmm.models.decode_heads import RefineNetHead  # noqa: F401
-from mmsimmm.utils.checkpoint_check import strip_module_prefix
 
 BYOL_ONLY_PREFIXES = ('encoder_k.', 'head_q.', 'head_k.', 'pred.')
 BACKBONE_PREFIX = 'resnet.'
@@ -259,15 +259,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Convert an official ZSDA/CIConv RefineNet checkpoint '
         'to an mmseg EncoderDecoder + mmsimmm.RefineNetHead checkpoint.')
-    parser.add_argument('src', help='official .pth.tar checkpoint')
-    parser.add_argument('dst', help='output mmengine checkpoint (.pth)')
+    add_converter_arguments(
+        parser,
+        'official .pth.tar checkpoint',
+        'output mmengine checkpoint (.pth)',
+        allow_pickle=False)
     parser.add_argument(
         '--depth',
         type=int,
         default=101,
         choices=(50, 101, 152),
         help='ResNet depth of the checkpoint (default: 101)')
-    add_force_argument(parser)
     return parser.parse_args(argv)
 
 

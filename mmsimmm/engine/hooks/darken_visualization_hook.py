@@ -22,7 +22,7 @@ from mmsimmm.visualization import (
 )
 
 #: Local-backend file that holds only the exposure scalars.
-SCALARS_FILE = 'simmm_exposure.json'
+SCALARS_FILE = 'simminmax_exposure.json'
 COLUMN_TITLES = ('day image', 'darkened', 'curve map A', 'down-scale map S')
 
 
@@ -89,7 +89,7 @@ class DarkenVisualizationHook(Hook):
     ``runner.visualizer.add_image(name, grid, step)`` and the exposure
     range and drawn level to ``add_scalars`` (the local backend writes them
     to ``vis_data/scalars.json`` and, alone, to
-    ``vis_data/simmm_exposure.json``), with ``step = runner.iter + 1``
+    ``vis_data/simminmax_exposure.json``), with ``step = runner.iter + 1``
     as in the logger's iteration numbers. Video clips show their middle
     frame. Samples of different sizes are zero-padded at the bottom and
     right to the batch's largest size (on the hook's copy only). Batches
@@ -104,7 +104,7 @@ class DarkenVisualizationHook(Hook):
             500.
         max_samples (int): Rows of the grid. Defaults to 4.
         name (str): Image name for the visualizer backends. Defaults to
-            'simmm_darkening'.
+            'simminmax_darkening'.
         panel_size (int): Longest side of a cell in pixels. Defaults to
             256.
         seed (int): Seed of the exposure draws (``seed + iteration``).
@@ -115,7 +115,7 @@ class DarkenVisualizationHook(Hook):
     def __init__(self,
                  interval: int = 500,
                  max_samples: int = 4,
-                 name: str = 'simmm_darkening',
+                 name: str = 'simminmax_darkening',
                  panel_size: int = 256,
                  seed: int = 0) -> None:
         if not isinstance(interval, int) or interval < 1:
@@ -239,9 +239,9 @@ class DarkenVisualizationHook(Hook):
             darkener.train(was_training)
         runner.visualizer.add_scalars(
             {
-                'simmm/exposure_low': exposure_range[0],
-                'simmm/exposure_high': exposure_range[1],
-                'simmm/exposure_drawn': level
+                'simminmax/exposure_low': exposure_range[0],
+                'simminmax/exposure_high': exposure_range[1],
+                'simminmax/exposure_drawn': level
             },
             step=runner.iter + 1,
             file_path=SCALARS_FILE)

@@ -79,22 +79,23 @@ def test_three_iteration_run_writes_grids_to_local_backend(tmp_path):
     vis_dirs = list(tmp_path.glob('*/vis_data'))
     assert len(vis_dirs) == 1
     images = sorted(p.name for p in (vis_dirs[0] / 'vis_image').iterdir())
-    assert images == [f'simmm_darkening_{i}.png' for i in (1, 2, 3)]
+    assert images == [f'simminmax_darkening_{i}.png' for i in (1, 2, 3)]
     grid = cv2.imread(str(vis_dirs[0] / 'vis_image' /
-                          'simmm_darkening_3.png'))
+                          'simminmax_darkening_3.png'))
     assert grid.shape[0] > 300 and grid.shape[1] > 600  # 2 rows x 4 cols
-    lines = (vis_dirs[0] / 'simmm_exposure.json').read_text().splitlines()
+    lines = (vis_dirs[0] / 'simminmax_exposure.json').read_text().splitlines()
     records = [json.loads(line) for line in lines]
     assert [r['step'] for r in records] == [1, 2, 3]
     # darken stage draws from (0, 0.5), adapt from (0, 0.2)
-    assert [r['simmm/exposure_high'] for r in records] == [0.5, 0.5, 0.2]
+    assert [r['simminmax/exposure_high'] for r in records] == [0.5, 0.5, 0.2]
     for record in records:
-        assert (record['simmm/exposure_low'] <= record['simmm/exposure_drawn']
-                <= record['simmm/exposure_high'])
+        assert (record['simminmax/exposure_low']
+                <= record['simminmax/exposure_drawn']
+                <= record['simminmax/exposure_high'])
     # the separate file holds only the exposure scalars
     assert all(set(r) == {
-        'simmm/exposure_low', 'simmm/exposure_high', 'simmm/exposure_drawn',
-        'step'
+        'simminmax/exposure_low', 'simminmax/exposure_high',
+        'simminmax/exposure_drawn', 'step'
     } for r in records)
 
 
@@ -119,7 +120,7 @@ def test_visualize_restores_darkener_mode(stage):
     scalars = runner.visualizer.add_scalars.call_args
     assert scalars.kwargs['step'] == 10
     expected = dict(darken=0.5, adapt=0.2)[stage]
-    assert scalars.args[0]['simmm/exposure_high'] == expected
+    assert scalars.args[0]['simminmax/exposure_high'] == expected
 
 
 def test_day_images_are_rgb_in_unit_range():

@@ -1,5 +1,5 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
-"""Helpers shared by the checkpoint converters (``tools/model_converters``).
+"""Reading and writing checkpoints for the repository's converters.
 
 By default a source checkpoint is unpickled with ``weights_only=True``
 (tensors and plain containers only); ``--allow-pickle``
@@ -14,7 +14,8 @@ import os
 import os.path as osp
 import pickle
 import re
-from typing import Any, Dict, Mapping, Optional, Sequence
+import sys
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -206,3 +207,70 @@ def unwrap_state_dict(checkpoint: dict, path: str,
         raise ValueError(f'{path}: these entries are not tensors, so this is '
                          f'not a state dict: {listed(not_tensors, limit)}')
     return strip_module_prefix(state, path, mixed='error')
+
+
+def add_converter_arguments(parser: argparse.ArgumentParser,
+                            src_help: str,
+                            dst_help: str,
+                            allow_pickle: bool = True,
+                            names: Tuple[str, str] = ('src', 'dst')) -> None:
+    """Add a converter's source and output, ``--force`` and
+    ``--allow-pickle``.
+
+    Args:
+        parser (argparse.ArgumentParser): The converter's parser.
+        src_help (str): Help of the source checkpoint.
+        dst_help (str): Help of the output checkpoint.
+        allow_pickle (bool): Add ``--allow-pickle``
+            (:func:`add_allow_pickle_argument`). Defaults to True.
+        names (Tuple[str, str]): Names of the two positional arguments.
+            Defaults to ('src', 'dst').
+    """
+    parser.add_argument(names[0], help=src_help)
+    parser.add_argument(names[1], help=dst_help)
+    add_force_argument(parser)
+    if allow_pickle:
+        add_allow_pickle_argument(parser)
+
+
+def load_source_state(src: str,
+                      dst: str,
+                      force: bool,
+                      allow_pickle: bool = False
+                      ) -> Tuple[dict, Dict[str, torch.Tensor]]:
+    """Check a conversion's files, then load its source checkpoint.
+
+    :func:`check_outputs`, :func:`load_checkpoint_dict` and
+    :func:`unwrap_state_dict` in one call.
+
+    Args:
+        src (str): The source checkpoint.
+        dst (str): The output file.
+        force (bool): ``--force``: ``dst`` may be overwritten.
+        allow_pickle (bool): ``--allow-pickle``. Defaults to False.
+
+    Returns:
+        Tuple[dict, Dict[str, torch.Tensor]]: The loaded checkpoint and its
+        state dict without the ``module.`` prefix.
+    """
+    check_outputs(src, [dst], force)
+    checkpoint = load_checkpoint_dict(src, allow_pickle)
+    return checkpoint, unwrap_state_dict(checkpoint, src)
+
+
+#: The errors a converter reports as one ``Error: ...`` line.
+CONVERTER_ERRORS = (ValueError, TypeError, FileNotFoundError,
+                    FileExistsError)
+
+
+def run_converter(main: Callable[[], Any]) -> None:
+    """Run a converter's ``main``; exit with ``Error: <message>`` on a
+    :data:`CONVERTER_ERRORS` error instead of a traceback.
+
+    Args:
+        main (Callable): The converter's ``main()``.
+    """
+    try:
+        main()
+    except CONVERTER_ERRORS as error:
+        sys.exit(f'Error: {error}')

@@ -1,20 +1,22 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
-"""Options shared by the darkening command-line tools.
+"""Command-line options shared by the repository's darkening tools.
 
-``tools/darken.py``, ``tools/darken_dataset.py``, ``tools/darken_video.py``
-and ``tools/analysis_tools/feature_similarity.py`` draw exposure levels
-and exposure-map noise the same way (method 4.1);
-:func:`add_exposure_arguments` gives them the same options and
-:func:`check_exposure_arguments` checks them before any work starts. The
-first three read the darkener the same way
-(:func:`add_darkener_checkpoint_argument`).
+The darkening tools (images, dataset trees, videos) and the
+feature-similarity analysis draw exposure levels and exposure-map noise the
+same way (method 4.1): :func:`add_exposure_arguments` gives them the same
+options and :func:`check_exposure_arguments` checks them before any work
+starts. The darkener is read the same way by all of them
+(:func:`add_darkener_checkpoint_argument`). This module builds on
+:mod:`mmsimmm.apis` and is therefore not imported by
+``mmsimmm.utils`` itself.
 """
 import argparse
-from typing import Optional
+import os.path as osp
+from typing import Optional, Sequence
 
+from mmsimmm.apis.inference import ExposureNoise
 from mmsimmm.models.darkeners import PATCH_GRIDS, validate_exposure_range
-
-from .darken_files import ExposureNoise
+from mmsimmm.utils.file_io import check_output_outside
 
 #: Values of ``add_exposure_arguments(exposure=...)``.
 EXPOSURE_MODES = ('one', 'many')
@@ -157,3 +159,67 @@ def check_exposure_arguments(args: argparse.Namespace) -> None:
                          f'{args.patch_ratio}')
     args.noise_cfg = ExposureNoise(std, args.patch_ratio,
                                    getattr(args, 'patch_grid', 'ceil'))
+
+
+def add_darkening_arguments(parser: argparse.ArgumentParser,
+                            **exposure_options) -> None:
+    """Add ``--checkpoint``, the exposure options and ``--device``.
+
+    What every darkening tool reads: the darkener
+    (:func:`add_darkener_checkpoint_argument`), how to draw the exposure
+    (:func:`add_exposure_arguments`) and the torch device.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+        **exposure_options: Keyword arguments of
+            :func:`add_exposure_arguments`.
+    """
+    add_darkener_checkpoint_argument(parser)
+    add_exposure_arguments(parser, **exposure_options)
+    parser.add_argument('--device', default='cpu', help='torch device')
+
+
+def parse_with_preset(parser: argparse.ArgumentParser, presets: dict,
+                      argv: Optional[Sequence[str]] = None
+                      ) -> argparse.Namespace:
+    """Parse ``argv`` with the defaults of its ``--preset`` applied.
+
+    Options given explicitly override the preset's values.
+
+    Args:
+        parser (argparse.ArgumentParser): A parser with a ``--preset``
+            option whose choices are the keys of ``presets``.
+        presets (dict): Preset name -> option defaults (argparse
+            destinations).
+        argv (Sequence[str], optional): Arguments. Defaults to None
+            (``sys.argv[1:]``).
+
+    Returns:
+        argparse.Namespace: The parsed options.
+    """
+    preset = parser.parse_known_args(argv)[0].preset
+    if preset is not None:
+        parser.set_defaults(**presets[preset])
+    return parser.parse_args(argv)
+
+
+def check_folder_arguments(args: argparse.Namespace,
+                           src_name: str = 'source folder') -> None:
+    """Check ``args.src`` / ``args.dst`` and the exposure options.
+
+    Args:
+        args (argparse.Namespace): Options with ``src`` (an existing input
+            folder) and ``dst`` (an output folder outside it), and those of
+            :func:`add_exposure_arguments`.
+        src_name (str): What ``src`` is, for the message. Defaults to
+            'source folder'.
+
+    Raises:
+        FileNotFoundError: If ``src`` is not a folder.
+        ValueError: If ``dst`` lies in ``src`` or an exposure option is
+            wrong (:func:`check_exposure_arguments`).
+    """
+    if not osp.isdir(args.src):
+        raise FileNotFoundError(f'{src_name} not found: {args.src}')
+    check_output_outside(args.src, args.dst, 'dst')
+    check_exposure_arguments(args)
