@@ -1,4 +1,5 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
+import copy
 import importlib.util
 import os.path as osp
 
@@ -347,3 +348,36 @@ def test_direct_tiled_backward_equals_autograd_recomputation():
         results.append([x.grad] + [p.grad for p in module.parameters()])
     for a, b in zip(*results):
         assert _max_relative_error(a, b.double()) < 1e-5
+
+
+def test_compile_flag_is_checked_and_off_by_default():
+    assert DarkeningModule().compile is False
+    with pytest.raises(ValueError, match='compile must be a bool'):
+        DarkeningModule(compile='yes')
+    module = DarkeningModule(compile=True)
+    module._compiled_trunk = object()  # stands for a compiled function
+    assert copy.deepcopy(module)._compiled_trunk is None
+
+
+@pytest.mark.slow
+def test_compiled_inference_tiles_match_eager_reference():
+    """``compile=True`` (Inductor, compiles for a minute) gives the eager
+    reference's outputs, in inference and as the tiled training forward."""
+    reference, ours = _reference_and_ours(seed=9, compile=True)
+    ours.tile_pixels, ours.max_tile_width = 400, 30
+    torch.manual_seed(10)
+    img = torch.rand(2, 3, 33, 41)
+    exposure = torch.rand(2, 1, 33, 41) * 0.3
+    with torch.no_grad():
+        expected = reference(img, exposure)
+        got = ours(img, exposure, return_maps=True)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    assert ours._compiled_trunk is not None
+    ours.train()
+    ours.tiled_training = True
+    ours.train_tile_pixels, ours.train_max_tile_width = 400, 30
+    dark = ours(img, exposure)
+    torch.testing.assert_close(dark.detach(), expected[0], rtol=0, atol=1e-5)
+    dark.sum().backward()
+    assert ours.conv0.depthwise.weight.grad.abs().sum() > 0
