@@ -1,5 +1,6 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 import math
+from functools import partial
 from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 import torch
@@ -148,6 +149,13 @@ class DarkeningModule(BaseModule):
             recomputing backward pass described above. None: on CPU
             inputs only (on GPUs the plain autograd path is faster but
             stores every activation). Defaults to None.
+        compile (bool): Run the CPU inference tiles (the adaptation
+            stage's darkening, and the forward pass of ``tiled_training``)
+            through ``torch.compile`` (Inductor fuses the activations and
+            sums around the oneDNN convolutions). The first call compiles
+            (about a minute per distinct tile shape, at most two for one
+            input size); outputs equal the eager ones up to float
+            rounding. Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config.
             Defaults to None (PyTorch's default Conv2d init).
     """
@@ -162,6 +170,9 @@ class DarkeningModule(BaseModule):
     train_tile_pixels: int = 1 << 14
     #: Widest tile of the tiled backward pass (without the halo).
     train_max_tile_width: int = 128
+    #: The tiled backward pass of float32 CPU training calls the gradient
+    #: kernels directly (:func:`_trunk_backward`) instead of autograd.
+    direct_backward: bool = True
 
     def __init__(self,
                  num_features: int = 64,
@@ -170,6 +181,7 @@ class DarkeningModule(BaseModule):
                  down_scale_floor: float = 0.95,
                  map_downsample: int = 1,
                  tiled_training: Optional[bool] = None,
+                 compile: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         check_encode_dim(encode_dim)
@@ -190,6 +202,10 @@ class DarkeningModule(BaseModule):
         self.down_scale_floor = float(down_scale_floor)
         self.map_downsample = map_downsample
         self.tiled_training = tiled_training
+        if not isinstance(compile, bool):
+            raise ValueError(f'compile must be a bool, got {compile!r}')
+        self.compile = compile
+        self._compiled_trunk = None
         # buffers of the official network (its checkpoints carry them)
         self.register_buffer('down_scale', torch.tensor(down_scale_floor))
         self.register_buffer('curve_round', torch.tensor(self.curve_rounds))
@@ -345,10 +361,29 @@ class DarkeningModule(BaseModule):
                                   net_input.shape[2:])
         tile_pixels = self.tile_pixels or (
             1 << 14 if torch.get_num_threads() == 1 else 1 << 16)
+        trunk = self._inference_trunk()
         for tile in _tiles(net_input.shape, tile_pixels, self.max_tile_width):
-            x7 = self._trunk(tile.read(net_input), inference=True)
+            x7 = trunk(tile.read(net_input))
             out[tile.kept_out] = x7[tile.kept_in]
         return out
+
+    def _inference_trunk(self) -> Callable[[Tensor], Tensor]:
+        """The trunk of one inference tile: eager, or compiled once."""
+        if not self.compile:
+            return partial(self._trunk, inference=True)
+        if self._compiled_trunk is None:
+            # the out-of-place graph: Inductor does its own buffer reuse
+            self._compiled_trunk = torch.compile(
+                partial(self._trunk, inference=False))
+        return self._compiled_trunk
+
+    def __getstate__(self) -> dict:
+        """Pickle/deepcopy without the compiled trunk (rebuilt lazily)."""
+        state = super().__getstate__() if hasattr(
+            super(), '__getstate__') else self.__dict__.copy()
+        state = dict(state)
+        state['_compiled_trunk'] = None
+        return state
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str,
                               local_metadata: dict, strict: bool,
@@ -458,8 +493,26 @@ class _TiledTrunk(torch.autograd.Function):
         param_grads = [torch.zeros_like(p) for p in params]
         want_input = ctx.needs_input_grad[1]
         input_grad = torch.zeros_like(net_input) if want_input else None
+        direct = (module.direct_backward and _DIRECT_ONEDNN
+                  and not ctx.autocast['enabled']
+                  and net_input.device.type == 'cpu'
+                  and net_input.dtype == torch.float32
+                  and all(p.dtype == torch.float32
+                          for p in module.parameters()))
+        slots = {id(p): i for i, p in enumerate(params)}
         for tile in _tiles(net_input.shape, module.train_tile_pixels,
                            module.train_max_tile_width):
+            if direct:
+                window = tile.read(net_input)
+                grad_window = window.new_zeros(
+                    (window.shape[0], 6) + window.shape[2:]).contiguous(
+                        memory_format=torch.channels_last)
+                grad_window[tile.kept_in] = grad_x7[tile.kept_out]
+                grad_in = _trunk_backward(module, window, grad_window,
+                                          want_input, slots, param_grads)
+                if want_input:
+                    input_grad[tile.window] += grad_in
+                continue
             window = tile.read(net_input).detach().requires_grad_(want_input)
             with torch.enable_grad(), torch.autocast(**ctx.autocast):
                 kept = module._trunk(window, inference=False)[tile.kept_in]
@@ -474,6 +527,126 @@ class _TiledTrunk(torch.autograd.Function):
         param_grads = iter(param_grads)
         return (None, input_grad) + tuple(
             next(param_grads) if want else None for want in wanted)
+
+
+
+def _conv_transposed_1x1(grad: Tensor, weight: Tensor) -> Tensor:
+    """Input gradient of a 1x1 conv: ``grad`` through ``weight^T``."""
+    transposed = weight.flatten(1).t().contiguous()[..., None, None]
+    return torch.mkldnn_convolution(grad, transposed, None, (0, 0), (1, 1),
+                                    (1, 1), 1)
+
+
+def _rows(x: Tensor) -> Tensor:
+    """A channels_last ``(N, C, H, W)`` tensor as ``(N H W, C)`` rows."""
+    return x.contiguous(memory_format=torch.channels_last).permute(
+        0, 2, 3, 1).reshape(-1, x.shape[1])
+
+
+def _trunk_backward(module: 'DarkeningModule', window: Tensor,
+                    grad_x7: Tensor, want_input: bool, slots: dict,
+                    param_grads: List[Tensor]) -> Optional[Tensor]:
+    """Recompute one tile's trunk and back-propagate by hand (CPU fp32).
+
+    The forward pass keeps every activation of the tile (oneDNN kernels,
+    in-place activations); the backward pass calls the gradient kernels
+    directly: for the 1x1 convs a 1x1 conv with the transposed weight and
+    one matrix product, for the depthwise convs a conv with the flipped
+    kernel and the weight-only conv backward. The same maths as autograd
+    of :meth:`DarkeningModule._trunk`, without its ``slow_conv2d``
+    fallback (batch-1 single-threaded 1x1 convs) and zero-filled buffers.
+    Gradients are added to ``param_grads`` (the slots of the parameters
+    that want one, keyed by ``id``).
+
+    Returns:
+        Tensor | None: The gradient of ``window`` if ``want_input``.
+    """
+    aten = torch.ops.aten
+    # --- forward, keeping (block input(s), depthwise outputs, output)
+    records = []
+    feats = []
+    with torch.no_grad():
+        inputs = [window]
+        for i in range(NUM_CONVS):
+            block = getattr(module, f'conv{i}')
+            if i >= 5:
+                _, first, second = SKIP_INPUTS[i - 5]
+                inputs = [feats[first], feats[second]]
+            elif i > 0:
+                inputs = [feats[-1]]
+            dw_weight, dw_bias = block.depthwise.weight, block.depthwise.bias
+            pw_weight, pw_bias = block.pointwise.weight, block.pointwise.bias
+            start, parts, out = 0, [], None
+            for x in inputs:
+                part = slice(start, start + x.shape[1])
+                start += x.shape[1]
+                depthwise = torch.mkldnn_convolution(
+                    x, dw_weight[part].contiguous(),
+                    dw_bias[part].contiguous(), (1, 1), (1, 1), (1, 1),
+                    x.shape[1])
+                pointwise = torch.mkldnn_convolution(
+                    depthwise, pw_weight[:, part].contiguous(),
+                    pw_bias if out is None else None, (0, 0), (1, 1),
+                    (1, 1), 1)
+                out = pointwise if out is None else out.add_(pointwise)
+                parts.append((x, part, depthwise))
+            if i < NUM_CONVS - 1:
+                out.relu_()
+            feats.append(out)
+            records.append(parts)
+        # --- backward
+        grads = [None] * NUM_CONVS
+        grads[-1] = grad_x7
+        grad_input = None
+
+        def add_grad(param: Tensor, part, value: Tensor) -> None:
+            slot = slots.get(id(param))
+            if slot is not None:
+                param_grads[slot][part] += value
+
+        def accumulate(index: int, value: Tensor) -> None:
+            if grads[index] is None:
+                grads[index] = value
+            else:
+                grads[index].add_(value)
+
+        for i in reversed(range(NUM_CONVS)):
+            block = getattr(module, f'conv{i}')
+            grad = grads[i]
+            grads[i] = None
+            if i < NUM_CONVS - 1:
+                grad = aten.threshold_backward(grad, feats[i], 0)
+            feats[i] = None
+            dw_weight = block.depthwise.weight
+            pw_weight = block.pointwise.weight
+            add_grad(block.pointwise.bias, slice(None),
+                     _rows(grad).sum(0))
+            sources = ([None] if i == 0 else [i - 1]) if i < 5 else list(
+                SKIP_INPUTS[i - 5][1:])
+            for (x, part, depthwise), source in zip(records[i], sources):
+                add_grad(pw_weight, (slice(None), part),
+                         (_rows(grad).t() @ _rows(depthwise))[..., None,
+                                                               None])
+                grad_dw = _conv_transposed_1x1(
+                    grad, pw_weight[:, part].contiguous())
+                _, weight_grad, bias_grad = aten.convolution_backward(
+                    grad_dw, x, dw_weight[part], [x.shape[1]], (1, 1),
+                    (1, 1), (1, 1), False, (0, 0), x.shape[1],
+                    [False, True, True])
+                add_grad(dw_weight, part, weight_grad)
+                add_grad(block.depthwise.bias, part, bias_grad)
+                if source is None and not want_input:
+                    continue
+                grad_x = torch.mkldnn_convolution(
+                    grad_dw,
+                    dw_weight[part].flip(2, 3).contiguous(), None, (1, 1),
+                    (1, 1), (1, 1), x.shape[1])
+                if source is None:
+                    grad_input = grad_x
+                else:
+                    accumulate(source, grad_x)
+            records[i] = None
+    return grad_input
 
 
 def to_frames(x: Tensor) -> Tensor:

@@ -1,4 +1,5 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
+import copy
 import importlib.util
 import os.path as osp
 
@@ -252,6 +253,7 @@ def test_tiled_training_recomputes_under_the_forward_autocast_state():
     """The backward pass recomputes tiles with the forward's autocast."""
     torch.manual_seed(5)
     module = DarkeningModule(tiled_training=True)
+    module.direct_backward = False  # the autograd recomputation
     states = []
     trunk = module._trunk
 
@@ -268,3 +270,115 @@ def test_tiled_training_recomputes_under_the_forward_autocast_state():
     dark.float().mean().backward()
     module(img, 0.2).mean().backward()
     assert states == [(True, torch.bfloat16), (False, torch.bfloat16)]
+
+
+def _max_relative_error(got, expected):
+    return ((got.double() - expected).abs().max() /
+            expected.abs().max()).item()
+
+
+@pytest.mark.parametrize('exposure_kind', ['levels', 'map'])
+@pytest.mark.parametrize('frozen', [False, True])
+def test_direct_tiled_backward_matches_eager_reference(exposure_kind, frozen):
+    """The hand-written float32 tile backward (``direct_backward``) gives
+    the outputs and gradients of the plain eager reference network."""
+    reference, ours = _reference_and_ours(seed=6)
+    reference.double().train()
+    ours.train()
+    ours.tiled_training = True
+    # several overlapping tiles in both directions, some at the borders
+    ours.train_tile_pixels, ours.train_max_tile_width = 150, 20
+    if frozen:
+        ours.conv0.requires_grad_(False)
+        ours.conv5.depthwise.requires_grad_(False)
+    torch.manual_seed(7)
+    img = torch.rand(2, 3, 37, 45)
+    exposure = (torch.tensor([0.05, 0.4]) if exposure_kind == 'levels' else
+                torch.rand(2, 1, 37, 45) * 0.3)
+    weights = torch.randn(3, 2, 3, 37, 45)
+    trunk, recomputed = ours._trunk, []
+
+    def spy(net_input, inference):
+        recomputed.append(inference)
+        return trunk(net_input, inference)
+
+    ours._trunk = spy
+    x = img.clone().requires_grad_()
+    e = exposure.clone().requires_grad_(exposure_kind == 'map')
+    outputs = ours(x, e, return_maps=True)
+    sum((w * out).sum() for w, out in zip(weights, outputs)).backward()
+    assert False not in recomputed  # no autograd recomputation ran
+
+    x_ref = img.double().requires_grad_()
+    e_ref = exposure.double().requires_grad_(exposure_kind == 'map')
+    expected = reference(x_ref, e_ref)
+    sum((w.double() * out).sum()
+        for w, out in zip(weights, expected)).backward()
+    for a, b in zip(outputs, expected):
+        assert _max_relative_error(a.detach(), b.detach()) < 1e-5
+    pairs = [(x.grad, x_ref.grad)]
+    if exposure_kind == 'map':
+        pairs.append((e.grad, e_ref.grad))
+    for (name, param), ref_param in zip(ours.named_parameters(),
+                                        reference.parameters()):
+        if not param.requires_grad:
+            assert param.grad is None, name
+            continue
+        pairs.append((param.grad, ref_param.grad))
+    for got, want in pairs:
+        assert got is not None and got.dtype == torch.float32
+        assert _max_relative_error(got, want) < 1e-5
+
+
+def test_direct_tiled_backward_equals_autograd_recomputation():
+    """Both tiled backward passes give the same float32 gradients."""
+    torch.manual_seed(8)
+    module = DarkeningModule(tiled_training=True)
+    module.train_tile_pixels, module.train_max_tile_width = 200, 24
+    img = torch.rand(3, 3, 30, 50)
+    exposure = torch.rand(3) * 0.5
+    results = []
+    for direct in (False, True):
+        module.direct_backward = direct
+        module.zero_grad()
+        x = img.clone().requires_grad_()
+        dark, curve_map, down_scale_map = module(x, exposure,
+                                                 return_maps=True)
+        (dark.square().sum() + curve_map.sum() +
+         3 * down_scale_map.sum()).backward()
+        results.append([x.grad] + [p.grad for p in module.parameters()])
+    for a, b in zip(*results):
+        assert _max_relative_error(a, b.double()) < 1e-5
+
+
+def test_compile_flag_is_checked_and_off_by_default():
+    assert DarkeningModule().compile is False
+    with pytest.raises(ValueError, match='compile must be a bool'):
+        DarkeningModule(compile='yes')
+    module = DarkeningModule(compile=True)
+    module._compiled_trunk = object()  # stands for a compiled function
+    assert copy.deepcopy(module)._compiled_trunk is None
+
+
+@pytest.mark.slow
+def test_compiled_inference_tiles_match_eager_reference():
+    """``compile=True`` (Inductor, compiles for a minute) gives the eager
+    reference's outputs, in inference and as the tiled training forward."""
+    reference, ours = _reference_and_ours(seed=9, compile=True)
+    ours.tile_pixels, ours.max_tile_width = 400, 30
+    torch.manual_seed(10)
+    img = torch.rand(2, 3, 33, 41)
+    exposure = torch.rand(2, 1, 33, 41) * 0.3
+    with torch.no_grad():
+        expected = reference(img, exposure)
+        got = ours(img, exposure, return_maps=True)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    assert ours._compiled_trunk is not None
+    ours.train()
+    ours.tiled_training = True
+    ours.train_tile_pixels, ours.train_max_tile_width = 400, 30
+    dark = ours(img, exposure)
+    torch.testing.assert_close(dark.detach(), expected[0], rtol=0, atol=1e-5)
+    dark.sum().backward()
+    assert ours.conv0.depthwise.weight.grad.abs().sum() > 0
