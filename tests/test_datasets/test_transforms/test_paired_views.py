@@ -1,6 +1,7 @@
 # Copyright (c) mmsimmm contributors. All rights reserved.
 """Offline dark copies and the paired segmentation augmentation."""
 import copy
+import os.path as osp
 import random
 from pathlib import Path
 
@@ -8,12 +9,21 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import DefaultScope, init_default_scope
 
 import mmsimmm  # noqa: F401
 from mmsimmm.registry import MODELS, TRANSFORMS
 from mmsimmm.testing import tiny_segmentor_cfg
+
+# the official darkening losses (the base config is their one place)
+DARKEN_HEAD = dict(
+    type='mmsimmm.DarkenHead',
+    losses=Config.fromfile(
+        osp.join(osp.abspath(__file__).rsplit('/tests/', 1)[0],
+                 'configs/_base_/simminmax_default.py')
+    ).to_dict()['simminmax_darken_losses'])
 
 REL = 'leftImg8bit/train/aachen/aachen_000000_000019_leftImg8bit.png'
 LABEL = 'gtFine/train/aachen/aachen_000000_000019_gtFine_labelTrainIds.png'
@@ -82,7 +92,7 @@ def test_offline_dark_copy_is_read_and_not_re_darkened(tmp_path):
     model = MODELS.build(
         dict(type='mmsimmm.SimMinMax', task_model=tiny_segmentor_cfg(),
              darkener=dict(type='mmsimmm.DarkeningModule', num_features=8),
-             second_view='as_is'))
+             darken_head=DARKEN_HEAD, second_view='as_is'))
     batch = model.data_preprocessor(data, True)
     # BGR file -> RGB, normalised with the task model's mean / std
     rgb = torch.from_numpy(pair['dark'][..., ::-1].copy()).permute(2, 0, 1)
@@ -223,7 +233,8 @@ def test_darken_refuses_an_offline_dark_copy(tmp_path, stage):
     assert item['data_samples'].metainfo['second_view_origin'] == 'dark'
     model = MODELS.build(
         dict(type='mmsimmm.SimMinMax', task_model=tiny_segmentor_cfg(),
-             darkener=dict(type='mmsimmm.DarkeningModule', num_features=8)))
+             darkener=dict(type='mmsimmm.DarkeningModule', num_features=8),
+             darken_head=DARKEN_HEAD))
     assert model.second_view == 'darken'  # the default
     batch = model.data_preprocessor(pseudo_collate([item, item]), True)
     assert [s.second_view_origin for s in batch['data_samples']] == [

@@ -19,9 +19,13 @@ class FakeSimMinMax(nn.Module):
         self.task_model = nn.ModuleDict(
             dict(backbone=nn.Linear(2, 3), head=nn.Linear(3, 2)))
         self.darkener = nn.Conv2d(3, 3, 1)
-        self.byol_projector = nn.Linear(3, 4) if byol else None
-        self.byol_predictor = nn.Linear(4, 4) if byol else None
-        self.byol_target = nn.Linear(3, 4)  # EMA copy: never optimised
+        self.adapt_head = None
+        if byol:
+            self.adapt_head = nn.Module()
+            self.adapt_head.projector = nn.Linear(3, 4)
+            self.adapt_head.predictor = nn.Linear(4, 4)
+            # EMA copy: never optimised
+            self.adapt_head.target = nn.Linear(3, 4)
 
 
 def cfg(**task_extra) -> dict:
@@ -52,8 +56,9 @@ def test_builds_darkener_and_task_wrappers_over_the_right_parameters():
     assert darkener.clip_grad_kwargs == dict(max_norm=0.1)
     assert param_ids(darkener.optimizer) == ids(model.darkener)
     assert param_ids(task.optimizer) == ids(
-        model.task_model, model.byol_projector, model.byol_predictor)
-    assert not param_ids(task.optimizer) & ids(model.byol_target)
+        model.task_model, model.adapt_head.projector,
+        model.adapt_head.predictor)
+    assert not param_ids(task.optimizer) & ids(model.adapt_head.target)
 
 
 def test_without_byol_heads_and_through_a_model_wrapper():

@@ -17,7 +17,7 @@ from mmsimmm.utils import allow_trusted_checkpoints
 DARKEN_HEAD = dict(
     type='mmsimmm.DarkenHead',
     losses=Config.fromfile(
-        osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+        osp.join(osp.abspath(__file__).rsplit('/tests/', 1)[0],
                  'configs/_base_/simminmax_default.py')
     ).to_dict()['simminmax_darken_losses'])
 

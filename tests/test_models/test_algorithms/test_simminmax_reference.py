@@ -7,6 +7,8 @@ import pytest
 import torch
 from mmengine.logging import MessageHub
 
+from mmsimmm.models.darkeners import DarkeningModule
+
 from .test_simminmax import batch, build, simmm_cfg
 
 CASES = {
@@ -115,7 +117,10 @@ RECORDED = {'act': {'adapt0.byol.loss': [0.21984107792377472],
 
 
 @pytest.mark.parametrize('case', sorted(CASES))
-def test_losses_equal_the_recorded_ones(case):
+def test_losses_equal_the_recorded_ones(case, monkeypatch):
+    # recorded with D's autograd backward; the direct tiled backward rounds
+    # differently (about 1e-7 relative, checked in test_darkening_module)
+    monkeypatch.setattr(DarkeningModule, 'direct_backward', False)
     toolkit, overrides, byol = CASES[case]
     if byol is not None:
         head = dict(simmm_cfg(toolkit)['adapt_head'])
